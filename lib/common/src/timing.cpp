@@ -1,0 +1,22 @@
+#include "faas/timing.hpp"
+
+#include <string>
+
+namespace faas {
+
+void add_timing(Json& rec, std::string_view tool, std::string_view step, std::uint64_t us) {
+  std::string key;
+  key.reserve(tool.size() + 1 + step.size());
+  // "faas-fork" + "mount" -> "fork.mount": the tool prefix is implied.
+  if (tool.substr(0, 5) == "faas-") tool.remove_prefix(5);
+  key.append(tool).append(".").append(step);
+  Json& timing = rec["timing"];
+  if (!timing.is_object()) timing = Json::object();
+  auto it = timing.find(key);
+  if (it != timing.end() && it->is_number_unsigned())
+    *it = it->get<std::uint64_t>() + us;
+  else
+    timing[key] = us;
+}
+
+}  // namespace faas
