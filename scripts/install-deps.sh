@@ -12,7 +12,8 @@ set -eu
 BUILD="cmake make g++ gcc pkg-config musl-tools
   libcli11-dev libfmt-dev nlohmann-json3-dev libarchive-dev libsqlite3-dev
   libseccomp-dev libgtest-dev scdoc"
-TEST="bats jq curl busybox-static nodejs python3 iproute2 procps util-linux
+TEST="bats jq curl busybox-static nodejs python3 python3-jsonschema iproute2 procps util-linux
+  btrfs-progs xfsprogs attr acl
   tini dumb-init catatonit"
 DEMO="curl busybox-static python3"
 BENCH="hyperfine tini dumb-init catatonit crun runc bubblewrap"

@@ -1,0 +1,80 @@
+#!/bin/sh
+# The demo: a warm faas-init serving HTTP requests through the C and Python
+# handlers, then a latency table from faas-bench.
+#
+#   examples/demo.sh [BUILD_DIR]      (make demo runs it)
+set -eu
+here=$(cd "$(dirname "$0")" && pwd)
+build=$(cd "${1:-$here/../build}" && pwd)
+bin="$build/bin"
+py=/usr/bin/python3
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/faas-demo.XXXXXX")
+pids=""
+cleanup() {
+	# Only the processes this script started, by PID.
+	for p in $pids; do kill "$p" 2>/dev/null || true; done
+	for p in $pids; do wait "$p" 2>/dev/null || true; done
+	rm -rf "$work"
+}
+trap cleanup EXIT INT TERM
+
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+# wait_for FILE: bounded polling for a file another process creates.
+wait_for() {
+	i=0
+	while [ ! -s "$1" ]; do
+		i=$((i + 1))
+		[ "$i" -le 500 ] || { echo "demo: timed out waiting for $1" >&2; exit 1; }
+		sleep 0.01
+	done
+}
+
+serve() { # serve NAME HANDLER...: a warm faas-init and a gateway in front of it
+	name=$1
+	shift
+	"$bin/faas-init" --listen "$work/$name.sock" --loop --notify-fd 3 -- "$@" \
+		3>"$work/$name.ready" 2>>"$work/$name.log" &
+	pids="$pids $!"
+	wait_for "$work/$name.ready"
+	"$py" "$here/gateway.py" "$work/$name.sock" "$work/$name.port" &
+	pids="$pids $!"
+	wait_for "$work/$name.port"
+	port=$(cat "$work/$name.port")
+}
+
+step "a warm faas-init with the C handler, behind a gateway on 127.0.0.1"
+serve c "$build/examples/hello-c"
+echo "\$ curl -s http://127.0.0.1:$port/"
+curl -sS --max-time 5 "http://127.0.0.1:$port/"
+curl -sS --max-time 5 -o /dev/null -w 'second request: HTTP %{http_code} in %{time_total}s\n' \
+	"http://127.0.0.1:$port/again"
+
+step "the same with the Python handler (BaseHTTPRequestHandler over FAAS_CLIENT_FD)"
+serve py "$py" "$here/handlers/hello.py"
+echo "\$ curl -s http://127.0.0.1:$port/"
+curl -sS --max-time 5 "http://127.0.0.1:$port/"
+
+step "faas-init's own view of one invocation (FAAS_INIT_TRACE=1)"
+"$py" - "$bin/faas-init" "$build/examples/hello-c" "$work" <<'PY'
+import os, socket, subprocess, sys
+init, handler, work = sys.argv[1], sys.argv[2], sys.argv[3]
+a, b = socket.socketpair()
+ctl_path = os.path.join(work, "trace.sock")
+srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+srv.bind(ctl_path); srv.listen(1)
+env = dict(os.environ, FAAS_INIT_TRACE="1")
+p = subprocess.Popen([init, "--connect", ctl_path, "--", handler], env=env,
+                     stderr=subprocess.PIPE, text=True)
+conn, _ = srv.accept()
+socket.send_fds(conn, [b'{"request_id":"trace-1"}'], [b.fileno()])
+b.close(); conn.close(); os.unlink(ctl_path)
+a.sendall(b"GET /trace HTTP/1.0\r\n\r\n")
+print(a.makefile("rb").read().decode().splitlines()[0])
+p.wait()
+print(p.stderr.read().strip())
+PY
+
+step "latency: faas-init against the inits people use today (faas-bench run init)"
+"$bin/faas-bench" run init --iterations 300 --warmup 30 --table
