@@ -1,0 +1,175 @@
+#include "faas/ksm.hpp"
+
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+
+#ifndef PR_SET_MEMORY_MERGE
+#define PR_SET_MEMORY_MERGE 67
+#define PR_GET_MEMORY_MERGE 68
+#endif
+
+namespace faas {
+
+namespace {
+
+constexpr const char* kKsm = "kernel/mm/ksm/";
+
+std::string knob(std::string_view name) { return std::string(kKsm) + std::string(name); }
+
+double round3(double v) { return std::round(v * 1000) / 1000; }
+
+}  // namespace
+
+double KsmStatus::ratio() const {
+  if (pages_shared <= 0) return 0;
+  return static_cast<double>(pages_sharing) / static_cast<double>(pages_shared);
+}
+
+Result<KsmStatus> read_ksm(const Sysfs& sys) {
+  if (!sys.exists("kernel/mm/ksm"))
+    return Error(Exit::unavailable, "this kernel has no KSM (`" + sys.path("kernel/mm/ksm").string() + "')");
+  KsmStatus k;
+  struct Field {
+    const char* name;
+    std::int64_t KsmStatus::*member;
+  };
+  static constexpr Field fields[] = {
+      {"run", &KsmStatus::run},
+      {"pages_to_scan", &KsmStatus::pages_to_scan},
+      {"sleep_millisecs", &KsmStatus::sleep_millisecs},
+      {"pages_shared", &KsmStatus::pages_shared},
+      {"pages_sharing", &KsmStatus::pages_sharing},
+      {"pages_unshared", &KsmStatus::pages_unshared},
+      {"pages_volatile", &KsmStatus::pages_volatile},
+      {"full_scans", &KsmStatus::full_scans},
+  };
+  for (const auto& f : fields) {
+    FAAS_TRY_ASSIGN(k.*f.member, sys.read_i64(knob(f.name)));
+  }
+  if (sys.exists(knob("general_profit"))) {
+    FAAS_TRY_ASSIGN(k.general_profit, sys.read_i64(knob("general_profit")));
+  }
+  k.page_size = ::sysconf(_SC_PAGESIZE);
+  return k;
+}
+
+Json ksm_json(const KsmStatus& k) {
+  return Json{{"run", k.run},
+              {"pages_to_scan", k.pages_to_scan},
+              {"sleep_millisecs", k.sleep_millisecs},
+              {"pages_shared", k.pages_shared},
+              {"pages_sharing", k.pages_sharing},
+              {"pages_unshared", k.pages_unshared},
+              {"pages_volatile", k.pages_volatile},
+              {"general_profit", k.general_profit ? Json(*k.general_profit) : Json(nullptr)},
+              {"full_scans", k.full_scans},
+              {"saved_bytes", k.saved_bytes()},
+              {"ratio", round3(k.ratio())}};
+}
+
+Result<Json> ksm_set_run(const Sysfs& sys, int run, bool dry_run) {
+  if (run < 0 || run > 2) return Error(Exit::usage, "KSM run must be 0, 1 or 2");
+  return sys.change(knob("run"), std::to_string(run), dry_run);
+}
+
+Result<void> enable_memory_merge() {
+  if (::prctl(PR_SET_MEMORY_MERGE, 1, 0, 0, 0) != 0) {
+    int err = errno;
+    if (err == EINVAL || err == ENOSYS)
+      return Error(Exit::unavailable, "prctl(PR_SET_MEMORY_MERGE): this kernel lacks it (Linux 6.4+ with CONFIG_KSM)", err);
+    return sys_error(err, "prctl(PR_SET_MEMORY_MERGE)");
+  }
+  return {};
+}
+
+Result<bool> memory_merge_enabled() {
+  int r = ::prctl(PR_GET_MEMORY_MERGE, 0, 0, 0, 0);
+  if (r < 0) {
+    int err = errno;
+    if (err == EINVAL || err == ENOSYS)
+      return Error(Exit::unavailable, "prctl(PR_GET_MEMORY_MERGE): this kernel lacks it", err);
+    return sys_error(err, "prctl(PR_GET_MEMORY_MERGE)");
+  }
+  return r == 1;
+}
+
+Result<MemInfo> parse_meminfo(std::string_view text) {
+  MemInfo m;
+  bool total = false;
+  while (!text.empty()) {
+    std::size_t nl = text.find('\n');
+    std::string_view line = text.substr(0, nl);
+    text = nl == std::string_view::npos ? std::string_view() : text.substr(nl + 1);
+    std::size_t colon = line.find(':');
+    if (colon == std::string_view::npos) continue;
+    std::string_view key = line.substr(0, colon);
+    std::string_view val = line.substr(colon + 1);
+    if (std::size_t kb = val.find("kB"); kb != std::string_view::npos) val = val.substr(0, kb);
+    std::int64_t* dst = nullptr;
+    if (key == "MemTotal") dst = &m.total_kb, total = true;
+    else if (key == "MemFree") dst = &m.free_kb;
+    else if (key == "MemAvailable") dst = &m.available_kb;
+    else if (key == "Buffers") dst = &m.buffers_kb;
+    else if (key == "Cached") dst = &m.cached_kb;
+    if (dst == nullptr) continue;
+    FAAS_TRY_ASSIGN(*dst, parse_i64(val, "meminfo " + std::string(key)));
+  }
+  if (!total || m.total_kb <= 0) return Error(Exit::data, "meminfo: no MemTotal");
+  return m;
+}
+
+Result<MemInfo> read_meminfo(const std::string& path) {
+  FAAS_TRY_ASSIGN(std::string text, read_small_file(path));
+  return parse_meminfo(text);
+}
+
+Json KsmTuneDecision::to_json() const {
+  return Json{{"reason", reason},
+              {"run", run},
+              {"pages_to_scan", pages_to_scan},
+              {"sleep_millisecs", sleep_millisecs},
+              {"total_kb", total_kb},
+              {"free_kb", free_kb},
+              {"committed_kb", committed_kb},
+              {"thres_kb", thres_kb},
+              {"ratio", round3(ratio)}};
+}
+
+KsmTuneDecision ksm_tune_decide(const KsmTuneConfig& cfg, const MemInfo& mem,
+                                const KsmStatus& ksm) {
+  KsmTuneDecision d;
+  d.total_kb = mem.total_kb;
+  d.free_kb = mem.free_kb + mem.buffers_kb + mem.cached_kb;
+  d.committed_kb = std::max<std::int64_t>(0, mem.total_kb - mem.available_kb);
+  d.thres_kb = std::max(cfg.thres_const_kb, mem.total_kb * cfg.thres_coef / 100);
+  d.ratio = ksm.ratio();
+  // ksmtuned: KSM_SLEEP_MSEC * 16 GiB / total, at least 10 ms.
+  d.sleep_millisecs = std::max<std::int64_t>(
+      10, cfg.sleep_msec * 16 * 1024 * 1024 / std::max<std::int64_t>(1, mem.total_kb));
+  d.pages_to_scan = ksm.pages_to_scan;
+  if (d.committed_kb + d.thres_kb < d.total_kb && d.free_kb > d.thres_kb) {
+    d.run = 0;
+    d.reason = "idle";
+    d.sleep_millisecs = ksm.sleep_millisecs;
+    return d;
+  }
+  d.run = 1;
+  std::int64_t step = cfg.npages_decay;
+  d.reason = "decay";
+  if (d.free_kb < d.thres_kb) {
+    step = cfg.npages_boost;
+    d.reason = "boost";
+  }
+  if (ksm.run == 1 && ksm.full_scans >= cfg.min_full_scans && d.ratio < cfg.min_ratio) {
+    step = cfg.npages_decay;
+    d.reason = "low_ratio";
+  }
+  d.pages_to_scan = std::clamp(ksm.pages_to_scan + step, cfg.npages_min, cfg.npages_max);
+  return d;
+}
+
+}  // namespace faas
