@@ -1,0 +1,38 @@
+// faas-netns's subcommands, each a thin face over lib/common's netns_pool
+// (pools, leases, gc), netns (named namespaces) and netlink (neighbours).
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include "faas/cli.hpp"
+#include "faas/result.hpp"
+
+namespace faas::netns {
+
+struct Options {
+  // pool create NAME --size N [--subnet CIDR] [--bridge IFNAME] [--mtu N]
+  std::string pool;
+  std::uint32_t size = 0;
+  std::string subnet, bridge;
+  unsigned mtu = 1500;
+  std::vector<std::string> pools;  // pool rm NAME...
+  std::string wait;                // acquire --wait DUR
+  pid_t holder = 0;                // acquire --holder PID (default: the parent)
+  std::vector<std::string> ids;    // release ID...
+  std::string dev, neigh_wait;     // neigh --dev IFNAME --wait IP|MAC
+  std::string timeout = "10s";     // neigh --timeout DUR
+
+  CLI::App *pool_cmd = nullptr, *pool_create = nullptr, *pool_resize = nullptr, *pool_rm = nullptr, *pool_ls = nullptr,
+           *acquire = nullptr, *release = nullptr, *ls = nullptr, *gc = nullptr, *neigh = nullptr;
+};
+
+void add_commands(CLI::App& app, Options& o);
+Result<Exit> run(const CommonOptions& common, const Options& o);
+
+}  // namespace faas::netns
