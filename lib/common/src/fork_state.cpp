@@ -1,0 +1,153 @@
+#include "faas/fork_state.hpp"
+
+#include <time.h>
+
+#include <nlohmann/json.hpp>
+
+namespace faas {
+
+namespace {
+
+constexpr const char* kColumns =
+    "id, method, base, parent, depth, lowers, tmpfs_bytes, state, holder_pid, holder_start, "
+    "created_at";
+
+std::string text(const SqlValue& v) {
+  if (const auto* s = std::get_if<std::string>(&v)) return *s;
+  return {};
+}
+
+std::int64_t integer(const SqlValue& v) {
+  if (const auto* i = std::get_if<std::int64_t>(&v)) return *i;
+  if (const auto* d = std::get_if<double>(&v)) return static_cast<std::int64_t>(*d);
+  return 0;
+}
+
+ForkRow from_row(const SqlRow& r) {
+  ForkRow f;
+  f.id = text(r.at(0));
+  f.method = parse_fork_method(text(r.at(1))).value_or(ForkMethod::overlay);
+  f.base = text(r.at(2));
+  f.parent = text(r.at(3));
+  f.depth = static_cast<int>(integer(r.at(4)));
+  auto lowers = nlohmann::json::parse(text(r.at(5)), nullptr, false);
+  if (lowers.is_array())
+    for (const auto& l : lowers)
+      if (l.is_string()) f.lowers.push_back(l.get<std::string>());
+  f.tmpfs_bytes = static_cast<std::uint64_t>(integer(r.at(6)));
+  f.state = text(r.at(7));
+  f.holder.pid = static_cast<pid_t>(integer(r.at(8)));
+  f.holder.start_time = static_cast<std::uint64_t>(integer(r.at(9)));
+  f.created_at = integer(r.at(10));
+  return f;
+}
+
+}  // namespace
+
+std::filesystem::path forks_root(const std::filesystem::path& state_dir) {
+  return state_dir / "forks";
+}
+
+std::filesystem::path fork_dir(const std::filesystem::path& state_dir, std::string_view id) {
+  return forks_root(state_dir) / std::string(id);
+}
+
+bool valid_fork_id(std::string_view id) {
+  if (id.empty() || id.size() > 64) return false;
+  for (char c : id)
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  return true;
+}
+
+std::int64_t unix_ms_now() {
+  timespec ts{};
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<std::int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+}
+
+Result<void> fork_insert(StateStore& st, const ForkRow& row) {
+  nlohmann::json lowers = nlohmann::json::array();
+  for (const auto& l : row.lowers) lowers.push_back(l);
+  return st.immediate([&]() -> Result<void> {
+    if (!row.parent.empty()) {
+      FAAS_TRY_ASSIGN(auto rows, st.query("SELECT state FROM forks WHERE id = ?", {row.parent}));
+      if (rows.empty()) return Error(Exit::no_input, "fork `" + row.parent + "` not found in state");
+      if (text(rows[0].at(0)) != kForkReady)
+        return Error(Exit::temp, "fork `" + row.parent + "` is " + text(rows[0].at(0)));
+    }
+    FAAS_TRY(st.query(std::string("INSERT INTO forks (") + kColumns +
+                          ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                      {row.id, std::string(fork_method_name(row.method)), row.base,
+                       row.parent.empty() ? SqlValue{} : SqlValue{row.parent},
+                       std::int64_t{row.depth}, lowers.dump(),
+                       static_cast<std::int64_t>(row.tmpfs_bytes), row.state,
+                       std::int64_t{row.holder.pid},
+                       static_cast<std::int64_t>(row.holder.start_time), row.created_at}));
+    return {};
+  });
+}
+
+Result<std::optional<ForkRow>> fork_find(StateStore& st, std::string_view id) {
+  FAAS_TRY_ASSIGN(auto rows, st.query(std::string("SELECT ") + kColumns + " FROM forks WHERE id = ?",
+                                      {std::string(id)}));
+  if (rows.empty()) return std::optional<ForkRow>();
+  return std::optional<ForkRow>(from_row(rows[0]));
+}
+
+Result<std::vector<ForkRow>> fork_list(StateStore& st) {
+  FAAS_TRY_ASSIGN(auto rows,
+                  st.query(std::string("SELECT ") + kColumns + " FROM forks ORDER BY created_at, id"));
+  std::vector<ForkRow> out;
+  out.reserve(rows.size());
+  for (const auto& r : rows) out.push_back(from_row(r));
+  return out;
+}
+
+Result<void> fork_set_state(StateStore& st, std::string_view id, std::string_view state,
+                            const Holder& holder) {
+  FAAS_TRY(st.query("UPDATE forks SET state = ?, holder_pid = ?, holder_start = ? WHERE id = ?",
+                    {std::string(state), std::int64_t{holder.pid},
+                     static_cast<std::int64_t>(holder.start_time), std::string(id)}));
+  return {};
+}
+
+Result<void> fork_delete(StateStore& st, std::string_view id) {
+  FAAS_TRY(st.query("DELETE FROM forks WHERE id = ?", {std::string(id)}));
+  return {};
+}
+
+Result<std::vector<std::string>> fork_dependents(StateStore& st, std::string_view id) {
+  // Overlay forks read the parent's layers for as long as they live; the
+  // others only while they are being made.
+  FAAS_TRY_ASSIGN(auto rows, st.query("SELECT id FROM forks WHERE parent = ? AND "
+                                      "(method = 'overlay' OR state = 'creating') ORDER BY id",
+                                      {std::string(id)}));
+  std::vector<std::string> out;
+  for (const auto& r : rows) out.push_back(text(r.at(0)));
+  return out;
+}
+
+Result<ForkRow> fork_begin_remove(StateStore& st, std::string_view id, const Holder& self) {
+  ForkRow row;
+  FAAS_TRY(st.immediate([&]() -> Result<void> {
+    FAAS_TRY_ASSIGN(auto found, fork_find(st, id));
+    if (!found) return Error(Exit::no_input, "fork `" + std::string(id) + "` not found in state");
+    row = std::move(*found);
+    if (row.state != kForkReady && holder_alive(row.holder) && !(row.holder == self))
+      return Error(Exit::temp, "fork `" + row.id + "` is " + row.state + " by pid " +
+                                   std::to_string(row.holder.pid));
+    FAAS_TRY_ASSIGN(auto deps, fork_dependents(st, id));
+    if (!deps.empty()) {
+      std::string list;
+      for (const auto& d : deps) list += (list.empty() ? "" : ", ") + d;
+      return Error(Exit::temp, "fork `" + row.id + "` is needed by fork" +
+                                   (deps.size() > 1 ? "s " : " ") + list +
+                                   " (stacked on it, or being made from it): remove " +
+                                   (deps.size() > 1 ? "them" : "it") + " first");
+    }
+    return fork_set_state(st, id, kForkRemoving, self);
+  }));
+  return row;
+}
+
+}  // namespace faas

@@ -1,0 +1,584 @@
+#include "fork_cmd.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <filesystem>
+#include <optional>
+
+#include "faas/fork_state.hpp"
+#include "faas/holder.hpp"
+#include "faas/log.hpp"
+#include "faas/records.hpp"
+#include "faas/scope_exit.hpp"
+#include "faas/state.hpp"
+#include "faas/table.hpp"
+#include "faas/timing.hpp"
+
+namespace faas::fork {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string q(const std::string& s) { return "`" + s + "`"; }
+
+// While a fork is made or taken apart, SIGINT, SIGTERM, SIGHUP and SIGQUIT
+// only raise a flag (a Ctrl-C in a pipeline must not leave half a fork): a
+// fork being made is then undone, and the signal is raised again, with its
+// default action, once the guard goes.
+std::atomic<bool> g_interrupted{false};
+volatile sig_atomic_t g_signal = 0;
+
+extern "C" void note_signal(int sig) {
+  g_signal = sig;
+  g_interrupted.store(true, std::memory_order_relaxed);
+}
+
+class SignalsDeferred {
+ public:
+  SignalsDeferred() {
+    struct sigaction sa {};
+    sa.sa_handler = note_signal;
+    sigemptyset(&sa.sa_mask);
+    for (std::size_t i = 0; i < kSignals.size(); ++i) {
+      ::sigaction(kSignals[i], nullptr, &old_[i]);
+      // An ignored signal stays ignored (SIGINT in a background job).
+      if (old_[i].sa_handler != SIG_IGN) ::sigaction(kSignals[i], &sa, nullptr);
+    }
+  }
+  SignalsDeferred(const SignalsDeferred&) = delete;
+  SignalsDeferred& operator=(const SignalsDeferred&) = delete;
+  ~SignalsDeferred() {
+    for (std::size_t i = 0; i < kSignals.size(); ++i) ::sigaction(kSignals[i], &old_[i], nullptr);
+    const int sig = g_signal;
+    if (sig == 0) return;
+    g_signal = 0;
+    g_interrupted.store(false, std::memory_order_relaxed);
+    ::raise(sig);  // an outer guard notes it again; otherwise the default action
+  }
+
+ private:
+  static constexpr std::array<int, 4> kSignals{SIGINT, SIGTERM, SIGHUP, SIGQUIT};
+  std::array<struct sigaction, 4> old_{};
+};
+
+// What a new fork starts from: a directory, or a fork found in state.
+struct Origin {
+  fs::path base;
+  std::optional<ForkRow> parent;
+};
+
+class Forker {
+ public:
+  Forker(const CommonOptions& c, const Options& o) : c_(c), o_(o) {}
+
+  Result<Exit> run() {
+    switch (o_.command) {
+      case Command::create: return create();
+      case Command::rm: return rm();
+      case Command::ls: return ls();
+      case Command::gc: return gc();
+    }
+    return Error(Exit::software, "unknown command");
+  }
+
+ private:
+  // ---- shared ----
+
+  Result<void> open_state() {
+    std::error_code ec;
+    state_dir_ = fs::absolute(c_.state_dir, ec);
+    if (ec) return sys_error(ec.value(), "state dir " + q(c_.state_dir));
+    FAAS_TRY_ASSIGN(auto st, StateStore::open(state_dir_));
+    store_.emplace(std::move(st));
+    root_ = forks_root(state_dir_);
+    if (::mkdir(root_.c_str(), 0700) != 0 && errno != EEXIST)
+      return sys_error("create " + q(root_), Exit::cant_create);
+    FAAS_TRY_ASSIGN(self_, self_holder());
+    return {};
+  }
+
+  static Result<void> require_root(const char* what) {
+    if (::geteuid() != 0)
+      return Error(Exit::no_perm, std::string(what) +
+                                      ": must be root (mounts, snapshots and keeping file owners "
+                                      "need CAP_SYS_ADMIN and CAP_CHOWN)");
+    return {};
+  }
+
+  // stdin carries records unless it is a terminal or closed.
+  static bool stdin_open_for_records() {
+    return ::fcntl(0, F_GETFD) >= 0 && stdin_has_records();
+  }
+
+  Json fork_json(const ForkRow& row, const ForkLayout& l) const {
+    Json f = Json::object();
+    f["id"] = row.id;
+    f["method"] = fork_method_name(row.method);
+    f["base"] = row.base;
+    f["merged"] = l.merged.string();
+    f["upper"] = l.upper.empty() ? Json(nullptr) : Json(l.upper.string());
+    f["work"] = l.work.empty() ? Json(nullptr) : Json(l.work.string());
+    f["holder"] = Json{{"pid", row.holder.pid}, {"start_time", row.holder.start_time}};
+    f["depth"] = row.depth;
+    if (!row.parent.empty()) f["parent"] = row.parent;
+    if (row.tmpfs_bytes > 0) f["upper_tmpfs"] = row.tmpfs_bytes;
+    return f;
+  }
+
+  ForkLayout layout_of(const ForkRow& row) const {
+    return fork_layout(fork_dir(state_dir_, row.id), row.method, row.tmpfs_bytes);
+  }
+
+  // A record's paths are information: when they disagree with the state,
+  // the record is refused rather than believed.
+  Result<void> check_record_paths(const ForkRow& row, const Json* rec_fork) const {
+    if (rec_fork == nullptr || !rec_fork->is_object()) return {};
+    ForkLayout l = layout_of(row);
+    const std::pair<const char*, std::string> known[] = {
+        {"merged", l.merged.string()}, {"upper", l.upper.string()},
+        {"work", l.work.string()}, {"base", row.base}};
+    for (const auto& [key, want] : known) {
+      auto it = rec_fork->find(key);
+      if (it == rec_fork->end() || it->is_null()) continue;
+      if (!it->is_string() || it->get<std::string>() != want)
+        return Error(Exit::data, "fork " + q(row.id) + ": the record's fork." + key + " " +
+                                     q(it->dump()) + " is not this fork's " +
+                                     q(want.empty() ? "null" : want) + ": refusing the record");
+    }
+    return {};
+  }
+
+  Result<ForkRow> find_fork(const std::string& id) {
+    // An ID that new_id() cannot make is never in state, and never a path.
+    if (valid_fork_id(id)) {
+      FAAS_TRY_ASSIGN(auto row, fork_find(*store_, id));
+      if (row) return std::move(*row);
+    }
+    return Error(Exit::no_input, "fork " + q(id) + " not found in state");
+  }
+
+  // ---- create ----
+
+  Result<ForkMethod> method() const {
+    const std::pair<bool, const char*> flags[] = {{o_.overlay, "--overlay"}, {o_.btrfs, "--btrfs"},
+                                                  {o_.reflink, "--reflink"}, {o_.copy, "--copy"},
+                                                  {o_.automatic, "--auto"}};
+    const char* first = nullptr;
+    for (const auto& [set, name] : flags) {
+      if (!set) continue;
+      if (first != nullptr)
+        return Error(Exit::usage, std::string(first) + " conflicts with " + name + ": give one method");
+      first = name;
+    }
+    if (o_.overlay) return ForkMethod::overlay;
+    if (o_.btrfs) return ForkMethod::btrfs;
+    if (o_.reflink) return ForkMethod::reflink;
+    if (o_.copy) return ForkMethod::copy;
+    return ForkMethod::automatic;
+  }
+
+  Result<Origin> origin_of_dir(const std::string& dir) {
+    struct stat st {};
+    if (::stat(dir.c_str(), &st) != 0) return sys_error("base " + q(dir), Exit::no_input);
+    if (!S_ISDIR(st.st_mode)) return Error(Exit::data, "base " + q(dir) + " is not a directory");
+    std::error_code ec;
+    fs::path real = fs::canonical(dir, ec);
+    if (ec) return sys_error(ec.value(), "base " + q(dir));
+    fs::path sroot = fs::canonical(state_dir_, ec);
+    if (!ec) {
+      auto [end, it] = std::mismatch(sroot.begin(), sroot.end(), real.begin(), real.end());
+      if (end == sroot.end()) {
+        // Inside the state dir: only a fork's merged tree, taken as that fork.
+        fs::path rel = real.lexically_relative(fs::canonical(root_, ec));
+        auto parts = std::vector<fs::path>(rel.begin(), rel.end());
+        if (parts.size() == 2 && parts[1] == "merged" && valid_fork_id(parts[0].string()))
+          return origin_of_fork(parts[0].string(), nullptr);
+        return Error(Exit::data, "base " + q(dir) + " is inside the state dir " +
+                                     q(sroot.string()) + ": name a fork by its ID instead");
+      }
+    }
+    return Origin{real, std::nullopt};
+  }
+
+  Result<Origin> origin_of_fork(const std::string& id, const Json* rec_fork) {
+    FAAS_TRY_ASSIGN(auto row, find_fork(id));
+    FAAS_TRY(check_record_paths(row, rec_fork));
+    if (row.state != kForkReady)
+      return Error(Exit::temp, "fork " + q(id) + " is " + row.state);
+    fs::path merged = layout_of(row).merged;
+    return Origin{merged, std::move(row)};
+  }
+
+  Result<Origin> origin_of_record(const Json& rec) {
+    auto f = rec.find("fork");
+    if (f != rec.end() && f->is_object() && f->contains("id")) {
+      const Json& id = (*f)["id"];
+      if (!id.is_string()) return Error(Exit::data, "fork.id is not a string");
+      return origin_of_fork(id.get<std::string>(), &*f);
+    }
+    auto s = rec.find("sandbox");
+    if (s != rec.end() && s->is_object() && s->contains("id")) {
+      std::string id = (*s)["id"].is_string() ? (*s)["id"].get<std::string>() : (*s)["id"].dump();
+      return Error(Exit::no_input, "sandbox " + q(id) +
+                                       " not found in state (this state dir records no sandboxes)");
+    }
+    return Error(Exit::data, "the record names no fork or sandbox to fork (or give --base)");
+  }
+
+  ForkSource source_of(const Origin& o, ForkMethod m) const {
+    ForkSource s;
+    s.base = o.base;
+    if (m != ForkMethod::overlay) return s;  // a new full tree
+    if (o.parent && o.parent->method == ForkMethod::overlay) {
+      // Stack the parent's upper on the parent's layers.
+      s.lowers.push_back(layout_of(*o.parent).upper);
+      for (const auto& l : o.parent->lowers) s.lowers.emplace_back(l);
+      s.depth = o.parent->depth + 1;
+    } else {
+      s.lowers.push_back(o.base);
+    }
+    return s;
+  }
+
+  // Forks origin into rec["fork"]; on failure nothing is left behind.
+  Result<void> fork_one(Json& rec, const Origin& origin) {
+    Stopwatch total;
+    FAAS_TRY_ASSIGN(ForkMethod m, method());
+    if (m == ForkMethod::automatic) {
+      FAAS_TRY_ASSIGN(m, choose_fork_method(origin.base, root_));
+    }
+    ForkSource src = source_of(origin, m);
+    ForkRow row;
+    row.id = new_id();
+    row.method = m;
+    row.base = origin.base.string();
+    if (origin.parent) row.parent = origin.parent->id;
+    row.depth = src.depth;
+    for (const auto& l : src.lowers) row.lowers.push_back(l.string());
+    row.tmpfs_bytes = tmpfs_bytes_;
+    row.state = kForkCreating;
+    row.holder = self_;
+    row.created_at = unix_ms_now();
+
+    Stopwatch sw;
+    FAAS_TRY_CTX(fork_insert(*store_, row), "fork of " + q(row.base));
+    std::uint64_t state_us = sw.elapsed_us();
+    ScopeExit drop_row([&] { (void)fork_delete(*store_, row.id); });
+
+    ForkSpec spec{src, m, fork_dir(state_dir_, row.id), tmpfs_bytes_, &g_interrupted};
+    FAAS_TRY_ASSIGN(ForkLayout layout, make_fork(spec));
+    ScopeExit unmake([&] { (void)remove_fork(root_, spec.dir); });
+    if (g_interrupted.load()) return Error(Exit::temp, "fork of " + q(row.base) + ": interrupted");
+
+    sw.restart();
+    FAAS_TRY_CTX(fork_set_state(*store_, row.id, kForkReady, holder_), "fork " + q(row.id));
+    state_us += sw.elapsed_us();
+    unmake.release();
+    drop_row.release();
+
+    row.state = kForkReady;
+    row.holder = holder_;
+    rec["fork"] = fork_json(row, layout);
+    if (layout.mount_us > 0) add_timing(rec, c_.tool, "mount", layout.mount_us);
+    if (layout.copy_us > 0)
+      add_timing(rec, c_.tool, m == ForkMethod::btrfs ? "snapshot" : "clone", layout.copy_us);
+    add_timing(rec, c_.tool, "state", state_us);
+    add_timing(rec, c_.tool, "total", total.elapsed_us());
+    return {};
+  }
+
+  Result<Exit> create() {
+    FAAS_TRY(method());
+    if (!o_.upper_tmpfs.empty()) {
+      auto n = parse_size(o_.upper_tmpfs);
+      if (!n || *n == 0)
+        return Error(Exit::usage, "--upper-tmpfs " + q(o_.upper_tmpfs) + ": not a size (64M, 1G)");
+      tmpfs_bytes_ = *n;
+      if (o_.reflink || o_.btrfs)
+        return Error(Exit::usage, std::string("--upper-tmpfs conflicts with ") +
+                                      (o_.reflink ? "--reflink" : "--btrfs"));
+    }
+    const bool from_stdin = o_.base.empty();
+    if (from_stdin && !stdin_open_for_records())
+      return Error(Exit::usage, "nothing to fork: give --base DIR or pipe records on stdin");
+    FAAS_TRY(require_root("fork"));
+    if (o_.holder > 0) {
+      FAAS_TRY_ASSIGN(holder_, holder_of(o_.holder));
+    } else {
+      FAAS_TRY_ASSIGN(holder_, parent_holder());
+    }
+    FAAS_TRY(open_state());
+
+    if (!from_stdin) {
+      FAAS_TRY_ASSIGN(Origin origin, origin_of_dir(o_.base));
+      Json rec = Json::object();
+      SignalsDeferred deferred;  // until the record is out
+      FAAS_TRY(fork_one(rec, origin));
+      FAAS_TRY(out_.write(std::move(rec)));
+      return Exit::ok;
+    }
+    return each_record([&](Json& rec) -> Result<void> {
+      FAAS_TRY_ASSIGN(Origin origin, origin_of_record(rec));
+      return fork_one(rec, origin);
+    });
+  }
+
+  // Runs fn on every record of stdin and prints it; a record that already
+  // carries an `error` passes through untouched. With --keep-going a failure
+  // is printed in the record's `error` and the run goes on.
+  template <class F>
+  Result<Exit> each_record(F fn) {
+    RecordReader in(0);
+    Exit status = Exit::ok;
+    for (;;) {
+      auto next = in.next();
+      SignalsDeferred deferred;  // a record is done and printed, or undone
+      Json rec = Json::object();
+      Result<void> r;
+      if (!next) {
+        r = std::move(next).error();
+      } else if (!next->has_value()) {
+        break;
+      } else {
+        rec = std::move(**next);
+        if (rec.contains("error")) {
+          FAAS_TRY(out_.write(std::move(rec)));
+          continue;
+        }
+        r = fn(rec);
+        if (!r) r.error().wrap(in.source() + " line " + std::to_string(in.line()));
+      }
+      if (!r) {
+        if (!c_.keep_going) return std::move(r).error();
+        log_error(r.error().what());
+        add_error(rec, c_.tool, r.error());
+        if (status == Exit::ok) status = r.error().status();
+      }
+      FAAS_TRY(out_.write(std::move(rec)));
+    }
+    return status;
+  }
+
+  // ---- rm ----
+
+  Result<RemoveReport> remove_one(const std::string& id, const Json* rec_fork) {
+    SignalsDeferred deferred;
+    FAAS_TRY_ASSIGN(auto found, find_fork(id));
+    FAAS_TRY(check_record_paths(found, rec_fork));
+    FAAS_TRY_ASSIGN(auto row, fork_begin_remove(*store_, id, self_));
+    FAAS_TRY_ASSIGN(auto report, remove_fork(root_, fork_dir(state_dir_, row.id)));
+    FAAS_TRY(fork_delete(*store_, row.id));
+    for (const auto& n : report.notes) log_warn("fork " + q(row.id) + ": " + n);
+    return report;
+  }
+
+  static void mark_removed(Json& f, const RemoveReport& report) {
+    f["removed"] = true;
+    f["detached"] = report.detached;
+  }
+
+  Result<Exit> rm() {
+    const bool from_stdin = o_.ids.empty();
+    if (from_stdin && !stdin_open_for_records())
+      return Error(Exit::usage, "rm: give fork IDs or pipe records on stdin");
+    FAAS_TRY(require_root("rm"));
+    FAAS_TRY(open_state());
+    if (from_stdin) {
+      return each_record([&](Json& rec) -> Result<void> {
+        auto f = rec.find("fork");
+        if (f == rec.end() || !f->is_object() || !f->contains("id") || !(*f)["id"].is_string())
+          return Error(Exit::data, "the record has no fork.id");
+        Stopwatch sw;
+        FAAS_TRY_ASSIGN(auto report, remove_one((*f)["id"].get<std::string>(), &*f));
+        mark_removed(*f, report);
+        add_timing(rec, c_.tool, "rm", sw.elapsed_us());
+        return {};
+      });
+    }
+    const bool print = c_.output() == OutputMode::json;
+    Exit status = Exit::ok;
+    for (const auto& id : o_.ids) {
+      Stopwatch sw;
+      Json rec = Json::object();
+      rec["fork"] = Json{{"id", id}};
+      auto r = remove_one(id, nullptr);
+      if (r) {
+        mark_removed(rec["fork"], *r);
+        add_timing(rec, c_.tool, "rm", sw.elapsed_us());
+      } else {
+        Error e = std::move(r).error().wrap("rm");
+        if (!c_.keep_going) return e;
+        log_error(e.what());
+        add_error(rec, c_.tool, e);
+        if (status == Exit::ok) status = e.status();
+      }
+      if (print) FAAS_TRY(out_.write(std::move(rec)));
+    }
+    return status;
+  }
+
+  // ---- ls ----
+
+  static std::string age(std::int64_t ms) {
+    std::int64_t s = std::max<std::int64_t>(0, ms / 1000);
+    if (s < 120) return std::to_string(s) + "s";
+    if (s < 7200) return std::to_string(s / 60) + "m";
+    if (s < 172800) return std::to_string(s / 3600) + "h";
+    return std::to_string(s / 86400) + "d";
+  }
+
+  Result<Exit> ls() {
+    FAAS_TRY(open_state());
+    FAAS_TRY_ASSIGN(auto rows, fork_list(*store_));
+    const std::int64_t now = unix_ms_now();
+    if (c_.output() == OutputMode::table) {
+      Table t({"id", "method", "depth", "state", "holder", "age", "base"});
+      for (const auto& r : rows) {
+        std::string holder = std::to_string(r.holder.pid) + (holder_alive(r.holder) ? "" : " (gone)");
+        t.add({r.id, fork_method_name(r.method), std::to_string(r.depth), r.state, holder,
+               age(now - r.created_at), r.base});
+      }
+      std::string text = t.render();
+      if (::write(1, text.data(), text.size()) < 0) return sys_error("write", Exit::io);
+      return Exit::ok;
+    }
+    for (const auto& r : rows) {
+      Json f = fork_json(r, layout_of(r));
+      f["state"] = r.state;
+      f["created_at"] = r.created_at;
+      f["holder_alive"] = holder_alive(r.holder);
+      FAAS_TRY(out_.write(Json{{"fork", std::move(f)}}));
+    }
+    return Exit::ok;
+  }
+
+  // ---- gc ----
+
+  static std::optional<std::int64_t> parse_duration_ms(const std::string& s) {
+    std::size_t i = 0;
+    std::int64_t n = 0;
+    for (; i < s.size() && s[i] >= '0' && s[i] <= '9'; ++i) {
+      if (n > 1'000'000'000'000) return std::nullopt;
+      n = n * 10 + (s[i] - '0');
+    }
+    if (i == 0) return std::nullopt;
+    std::string unit = s.substr(i);
+    if (unit.empty() || unit == "s") return n * 1000;
+    if (unit == "ms") return n;
+    if (unit == "m") return n * 60'000;
+    if (unit == "h") return n * 3'600'000;
+    if (unit == "d") return n * 86'400'000;
+    return std::nullopt;
+  }
+
+  Result<Exit> gc() {
+    std::optional<std::int64_t> older;
+    if (!o_.older_than.empty()) {
+      older = parse_duration_ms(o_.older_than);
+      if (!older)
+        return Error(Exit::usage, "--older-than " + q(o_.older_than) + ": not a duration (90s, 10m, 2h, 1d)");
+    }
+    FAAS_TRY(require_root("gc"));
+    FAAS_TRY(open_state());
+    // Directories first, rows second: a fork's row exists before its
+    // directory and goes after it, so a directory without a row is debris.
+    std::vector<std::string> dirs;
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(root_, ec))
+      if (valid_fork_id(e.path().filename().string())) dirs.push_back(e.path().filename().string());
+    if (ec) return sys_error(ec.value(), "list " + q(root_.string()));
+    FAAS_TRY_ASSIGN(auto rows, fork_list(*store_));
+
+    const std::int64_t now = unix_ms_now();
+    const bool criteria = older.has_value() || o_.dead_holders;
+    std::vector<std::pair<ForkRow, std::string>> doomed;
+    for (auto& r : rows) {
+      const bool alive = holder_alive(r.holder);
+      if (r.state != kForkReady) {
+        if (!alive) doomed.emplace_back(r, "interrupted");
+        continue;
+      }
+      if (!criteria) continue;
+      if (older && now - r.created_at <= *older) continue;
+      if (o_.dead_holders && alive) continue;
+      std::string why = older ? "older-than" : "";
+      if (o_.dead_holders) why += std::string(why.empty() ? "" : ",") + "dead-holder";
+      doomed.emplace_back(r, why);
+    }
+    // Forks stacked on others go first.
+    std::stable_sort(doomed.begin(), doomed.end(),
+                     [](const auto& a, const auto& b) { return a.first.depth > b.first.depth; });
+
+    const bool print = c_.output() == OutputMode::json;
+    Table table({"id", "method", "reason"});
+    Exit status = Exit::ok;
+    auto emit = [&](Json f, const std::string& id, const std::string& method,
+                    const std::string& why) -> Result<void> {
+      table.add({id, method, why});
+      if (print) FAAS_TRY(out_.write(Json{{"fork", std::move(f)}}));
+      return {};
+    };
+    for (auto& [row, why] : doomed) {
+      SignalsDeferred deferred;
+      auto begun = fork_begin_remove(*store_, row.id, self_);
+      if (!begun) {
+        if (begun.error().status() == Exit::temp || begun.error().status() == Exit::no_input) {
+          log_info("gc: skipping: " + begun.error().what());
+          continue;
+        }
+        return std::move(begun).error().wrap("gc");
+      }
+      auto removed = remove_fork(root_, fork_dir(state_dir_, row.id));
+      Result<void> deleted = removed ? fork_delete(*store_, row.id) : Result<void>(removed.error());
+      Json f = fork_json(row, layout_of(row));
+      if (!deleted) {
+        Error e = std::move(deleted).error().wrap("gc: fork " + q(row.id));
+        if (!c_.keep_going) return e;
+        log_error(e.what());
+        Json rec = Json{{"fork", f}};
+        add_error(rec, c_.tool, e);
+        if (print) FAAS_TRY(out_.write(std::move(rec)));
+        if (status == Exit::ok) status = e.status();
+        continue;
+      }
+      for (const auto& n : removed->notes) log_warn("fork " + q(row.id) + ": " + n);
+      mark_removed(f, *removed);
+      f["reason"] = why;
+      FAAS_TRY(emit(std::move(f), row.id, fork_method_name(row.method), why));
+    }
+    for (const auto& d : dirs) {
+      if (std::any_of(rows.begin(), rows.end(), [&](const ForkRow& r) { return r.id == d; })) continue;
+      FAAS_TRY_ASSIGN(auto report, remove_fork(root_, root_ / d));
+      Json f{{"id", d}, {"removed", true}, {"detached", report.detached}, {"reason", "orphan"}};
+      FAAS_TRY(emit(std::move(f), d, "?", "orphan"));
+    }
+    if (!print && !table.empty()) {
+      std::string text = table.render();
+      if (::write(1, text.data(), text.size()) < 0) return sys_error("write", Exit::io);
+    }
+    return status;
+  }
+
+  const CommonOptions& c_;
+  const Options& o_;
+  fs::path state_dir_, root_;
+  std::optional<StateStore> store_;
+  Holder self_, holder_;
+  std::uint64_t tmpfs_bytes_ = 0;
+  RecordWriter out_{1};
+};
+
+}  // namespace
+
+Result<Exit> run(const CommonOptions& common, const Options& opts) {
+  return Forker(common, opts).run();
+}
+
+}  // namespace faas::fork
