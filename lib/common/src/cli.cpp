@@ -2,9 +2,10 @@
 
 #include <unistd.h>
 
-#include <cstdlib>
 #include <exception>
 #include <map>
+
+#include "faas/state.hpp"
 
 namespace faas {
 
@@ -14,16 +15,11 @@ OutputMode CommonOptions::output() const {
   return ::isatty(1) ? OutputMode::table : OutputMode::json;
 }
 
-static std::string env_or(const char* name, const char* fallback) {
-  const char* v = std::getenv(name);
-  return (v != nullptr && *v != '\0') ? v : fallback;
-}
-
 void add_common_options(CLI::App& app, CommonOptions& opts) {
   opts.tool = app.get_name();
   log_config().tool = opts.tool;
-  opts.state_dir = env_or("FAAS_STATE_DIR", "/var/lib/faas");
-  opts.run_dir = env_or("FAAS_RUN_DIR", "/run/faas");
+  opts.state_dir = default_state_dir();
+  opts.run_dir = default_run_dir();
   app.set_version_flag("--version", std::string(opts.tool) + " " FAAS_VERSION,
                        "Print the version and exit");
   app.fallthrough();  // subcommands added later accept the common flags too

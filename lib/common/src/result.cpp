@@ -18,6 +18,8 @@ const char* exit_name(Exit e) {
     case Exit::temp: return "temp";
     case Exit::no_perm: return "no_perm";
     case Exit::config: return "config";
+    case Exit::cant_exec: return "cant_exec";
+    case Exit::not_found: return "not_found";
   }
   return "unknown";
 }

@@ -1,1 +1,455 @@
-// implemented in a later change
+#include "faas/state.hpp"
+
+#include <sqlite3.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <random>
+#include <utility>
+
+#include "faas/log.hpp"
+#include "faas/scope_exit.hpp"
+
+namespace faas {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+Exit status_for_sqlite(int rc) {
+  switch (rc & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED: return Exit::temp;
+    case SQLITE_PERM:
+    case SQLITE_READONLY:
+    case SQLITE_AUTH: return Exit::no_perm;
+    case SQLITE_CANTOPEN: return Exit::cant_create;
+    case SQLITE_IOERR:
+    case SQLITE_FULL:
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB: return Exit::io;
+    case SQLITE_CONSTRAINT: return Exit::data;
+    // A statement SQLite rejects (syntax, unknown table, bad bind index) is
+    // a bug in the tool, not the operator's doing.
+    case SQLITE_ERROR:
+    case SQLITE_MISUSE:
+    case SQLITE_RANGE: return Exit::software;
+    default: return Exit::os;
+  }
+}
+
+// Must be called right after the failing call: sqlite3_errmsg reports the
+// connection's most recent error.
+Error sql_error(sqlite3* db, int rc, const std::string& what) {
+  std::string msg = what + ": " + (db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+  int primary = rc & 0xff;
+  int err = 0;
+  if (db != nullptr && (primary == SQLITE_IOERR || primary == SQLITE_CANTOPEN))
+    err = sqlite3_system_errno(db);
+  if (primary == SQLITE_BUSY) msg += " (held by another process; retry)";
+  return Error(status_for_sqlite(rc), std::move(msg), err);
+}
+
+// SQL text for an error message: its first line, shortened.
+std::string sql_excerpt(std::string_view sql) {
+  std::size_t start = sql.find_first_not_of(" \t\n");
+  if (start == std::string_view::npos) return "``";
+  sql.remove_prefix(start);
+  std::size_t end = sql.find('\n');
+  bool cut = end != std::string_view::npos;
+  std::string_view line = sql.substr(0, end);
+  if (line.size() > 60) {
+    line = line.substr(0, 60);
+    cut = true;
+  }
+  return "`" + std::string(line) + (cut ? "...`" : "`");
+}
+
+bool is_identifier(std::string_view s) {
+  if (s.empty()) return false;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    char c = s[i];
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
+              (i > 0 && c >= '0' && c <= '9');
+    if (!ok) return false;
+  }
+  return true;
+}
+
+void bind_value(Stmt& st, int idx, const SqlValue& v) {
+  std::visit(
+      [&](const auto& x) {
+        using T = std::decay_t<decltype(x)>;
+        if constexpr (std::is_same_v<T, std::monostate>)
+          st.bind_null(idx);
+        else if constexpr (std::is_same_v<T, std::string>)
+          st.bind(idx, std::string_view(x));
+        else
+          st.bind(idx, x);
+      },
+      v);
+}
+
+Result<int> read_user_version(sqlite3* db) {
+  sqlite3_stmt* st = nullptr;
+  int rc = sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, nullptr);
+  if (rc != SQLITE_OK) return sql_error(db, rc, "read schema version");
+  Stmt stmt(db, st);
+  FAAS_TRY_CTX(stmt.step(), "read schema version");
+  return static_cast<int>(stmt.col_int(0));
+}
+
+// mkdir -p, with the last component (the state dir itself) 0700: it holds
+// the record of every sandbox and lease on the host.
+Result<void> make_state_dir(const fs::path& state_dir) {
+  if (state_dir.empty()) return Error(Exit::config, "state directory: empty path");
+  fs::path dir = state_dir.lexically_normal();
+  if (!dir.has_filename() && dir != dir.root_path()) dir = dir.parent_path();  // "a/b/"
+  fs::path cur;
+  auto last = std::prev(dir.end());
+  for (auto it = dir.begin(); it != dir.end(); ++it) {
+    cur /= *it;
+    if (it->empty() || *it == "/" || *it == ".") continue;
+    mode_t mode = it == last ? 0700 : 0755;
+    if (::mkdir(cur.c_str(), mode) == 0) continue;
+    int err = errno;
+    struct stat st {};
+    // EEXIST also when another process created it a moment ago.
+    if (err == EEXIST && ::stat(cur.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) continue;
+    if (err == EEXIST) err = ENOTDIR;
+    return sys_error(err, "create state directory `" + cur.string() + "`", Exit::cant_create);
+  }
+  return {};
+}
+
+std::int64_t unix_ms() {
+  timespec ts{};
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<std::int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+}
+
+std::int64_t monotonic_ms() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<std::int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+}
+
+void sleep_ms(int ms) {
+  timespec ts{ms / 1000, static_cast<long>(ms % 1000) * 1000000};
+  while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+  }
+}
+
+std::string env_or(const char* name, const char* fallback) {
+  const char* v = std::getenv(name);
+  return (v != nullptr && *v != '\0') ? v : fallback;
+}
+
+}  // namespace
+
+// ---- Stmt ----
+
+Stmt::Stmt(Stmt&& o) noexcept
+    : db_(o.db_),
+      st_(std::exchange(o.st_, nullptr)),
+      bind_rc_(o.bind_rc_),
+      bind_idx_(o.bind_idx_) {}
+
+Stmt::~Stmt() { sqlite3_finalize(st_); }
+
+Stmt& Stmt::check_bind(int rc, int idx) {
+  if (rc != SQLITE_OK && bind_rc_ == 0) {
+    bind_rc_ = rc;
+    bind_idx_ = idx;
+  }
+  return *this;
+}
+
+Stmt& Stmt::bind(int idx, std::int64_t v) {
+  return check_bind(sqlite3_bind_int64(st_, idx, v), idx);
+}
+
+Stmt& Stmt::bind(int idx, double v) { return check_bind(sqlite3_bind_double(st_, idx, v), idx); }
+
+Stmt& Stmt::bind(int idx, std::string_view v) {
+  // An empty string_view may have a null data(), which SQLite would bind as
+  // NULL rather than ''.
+  const char* p = v.data() != nullptr ? v.data() : "";
+  return check_bind(sqlite3_bind_text64(st_, idx, p, v.size(), SQLITE_TRANSIENT, SQLITE_UTF8),
+                    idx);
+}
+
+Stmt& Stmt::bind_null(int idx) { return check_bind(sqlite3_bind_null(st_, idx), idx); }
+
+Result<bool> Stmt::step() {
+  if (bind_rc_ != 0)
+    return Error(status_for_sqlite(bind_rc_),
+                 sql_excerpt(sqlite3_sql(st_)) + ": bind parameter " + std::to_string(bind_idx_) +
+                     ": " + sqlite3_errstr(bind_rc_));
+  int rc = sqlite3_step(st_);
+  if (rc == SQLITE_ROW) return true;
+  if (rc == SQLITE_DONE) return false;
+  return sql_error(db_, rc, sql_excerpt(sqlite3_sql(st_)));
+}
+
+std::int64_t Stmt::col_int(int idx) const { return sqlite3_column_int64(st_, idx); }
+
+double Stmt::col_double(int idx) const { return sqlite3_column_double(st_, idx); }
+
+std::string Stmt::col_text(int idx) const {
+  const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(st_, idx));
+  if (p == nullptr) return {};
+  return std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(st_, idx)));
+}
+
+bool Stmt::col_null(int idx) const { return sqlite3_column_type(st_, idx) == SQLITE_NULL; }
+
+SqlValue Stmt::col(int idx) const {
+  switch (sqlite3_column_type(st_, idx)) {
+    case SQLITE_INTEGER: return col_int(idx);
+    case SQLITE_FLOAT: return col_double(idx);
+    case SQLITE_NULL: return std::monostate{};
+    default: return col_text(idx);  // TEXT, and BLOB as its bytes
+  }
+}
+
+int Stmt::columns() const { return sqlite3_column_count(st_); }
+
+// ---- StateStore ----
+
+StateStore::StateStore(StateStore&& o) noexcept
+    : db_(std::exchange(o.db_, nullptr)), dir_(std::move(o.dir_)) {}
+
+StateStore& StateStore::operator=(StateStore&& o) noexcept {
+  if (this != &o) {
+    sqlite3_close_v2(db_);
+    db_ = std::exchange(o.db_, nullptr);
+    dir_ = std::move(o.dir_);
+  }
+  return *this;
+}
+
+StateStore::~StateStore() { sqlite3_close_v2(db_); }
+
+Result<StateStore> StateStore::open(const fs::path& state_dir,
+                                    const std::vector<Migration>& migrations) {
+  for (std::size_t i = 0; i < migrations.size(); ++i)
+    if (migrations[i].version != static_cast<int>(i) + 1)
+      return Error(Exit::software, "schema migration " + std::to_string(i + 1) +
+                                       " has version " + std::to_string(migrations[i].version));
+  const int latest = static_cast<int>(migrations.size());
+
+  FAAS_TRY(make_state_dir(state_dir));
+  fs::path db_path = state_dir / "state.db";
+  const std::string ctx = "state database `" + db_path.string() + "`";
+
+  StateStore s;
+  s.dir_ = state_dir;
+  // NOMUTEX: a StateStore belongs to one thread, so SQLite's per-connection
+  // mutex would be pure overhead.
+  int rc = sqlite3_open_v2(db_path.c_str(), &s.db_,
+                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                           nullptr);
+  if (rc != SQLITE_OK) return sql_error(s.db_, rc, "open " + ctx);
+  sqlite3_extended_result_codes(s.db_, 1);
+  sqlite3_busy_timeout(s.db_, kBusyTimeoutMs);
+
+  // WAL: readers never block the writer, and a claim commits without waiting
+  // for them. A filesystem without shared memory support keeps the rollback
+  // journal: slower, still correct, as every write is BEGIN IMMEDIATE.
+  FAAS_TRY_ASSIGN(std::string mode, s.set_wal());
+  if (mode != "wal") log_warn(ctx + ": journal mode is `" + mode + "`, not `wal`");
+  // Every tool is a short process. By default the last connection to close
+  // checkpoints the WAL and deletes it (four fdatasyncs: 2-10 ms on ext4),
+  // and the next process recreates it. Keep the WAL file and leave
+  // checkpoints to commits, bounded at 64 pages: open, two commits and close
+  // then cost ~0.35 ms instead of ~1.5 ms.
+  sqlite3_db_config(s.db_, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr);
+  int persist_wal = 1;
+  sqlite3_file_control(s.db_, "main", SQLITE_FCNTL_PERSIST_WAL, &persist_wal);
+  // NORMAL is durable across a process crash, which is what a lease needs;
+  // only a power loss may drop the last commits.
+  FAAS_TRY_CTX(s.exec("PRAGMA foreign_keys=ON; PRAGMA synchronous=NORMAL; "
+                      "PRAGMA wal_autocheckpoint=64"),
+               ctx);
+
+  auto newer = [&](int v) {
+    return Error(Exit::config, ctx + " has schema version " + std::to_string(v) +
+                                   ", newer than this build's " + std::to_string(latest) +
+                                   ": use a newer faaskit or another state directory");
+  };
+  FAAS_TRY_ASSIGN(int current, read_user_version(s.db_));
+  if (current > latest) return newer(current);
+  if (current < latest) {
+    // Re-read inside the write lock: a process that opened the same fresh
+    // directory at the same moment may have migrated it already.
+    auto r = s.immediate([&]() -> Result<void> {
+      FAAS_TRY_ASSIGN(int now, read_user_version(s.db_));
+      if (now > latest) return newer(now);
+      for (const Migration& m : migrations) {
+        if (m.version <= now) continue;
+        FAAS_TRY_CTX(s.exec(m.sql), "schema migration " + std::to_string(m.version));
+      }
+      return s.exec("PRAGMA user_version = " + std::to_string(latest));
+    });
+    if (!r) {
+      if (r.error().status() == Exit::config) return std::move(r).error();
+      return std::move(r).error().wrap(ctx);
+    }
+  }
+  return s;
+}
+
+Result<std::string> StateStore::set_wal() {
+  // Switching a fresh database to WAL takes an exclusive lock, and SQLite
+  // answers SQLITE_BUSY at once there instead of calling the busy handler:
+  // two tools opening a new state dir together would see a spurious error.
+  // So retry for as long as the busy timeout would have waited.
+  const std::int64_t deadline = monotonic_ms() + kBusyTimeoutMs;
+  for (int attempt = 0;; ++attempt) {
+    auto st = prepare("PRAGMA journal_mode=WAL");
+    Result<bool> row = st ? st->step() : Result<bool>(std::move(st).error());
+    if (row) return st->col_text(0);
+    if (row.error().status() != Exit::temp || monotonic_ms() >= deadline)
+      return std::move(row).error();
+    sleep_ms(std::min(1 << std::min(attempt, 6), 50));
+  }
+}
+
+int StateStore::schema_version() const {
+  auto v = read_user_version(db_);
+  return v ? *v : -1;
+}
+
+Result<void> StateStore::exec(std::string_view sql) {
+  std::string text(sql);
+  int rc = sqlite3_exec(db_, text.c_str(), nullptr, nullptr, nullptr);
+  if (rc != SQLITE_OK) return sql_error(db_, rc, sql_excerpt(sql));
+  return {};
+}
+
+Result<Stmt> StateStore::prepare(std::string_view sql) {
+  sqlite3_stmt* st = nullptr;
+  const char* tail = nullptr;
+  int rc = sqlite3_prepare_v2(db_, sql.data(), static_cast<int>(sql.size()), &st, &tail);
+  if (rc != SQLITE_OK) return sql_error(db_, rc, sql_excerpt(sql));
+  Stmt stmt(db_, st);
+  if (st == nullptr) return Error(Exit::software, "prepare: empty SQL statement");
+  // Everything after the first statement would be silently ignored.
+  std::string_view rest(tail, static_cast<std::size_t>(sql.data() + sql.size() - tail));
+  if (rest.find_first_not_of(" \t\n;") != std::string_view::npos)
+    return Error(Exit::software, sql_excerpt(sql) + ": more than one SQL statement");
+  return stmt;
+}
+
+Result<std::vector<SqlRow>> StateStore::query(std::string_view sql,
+                                              const std::vector<SqlValue>& params) {
+  FAAS_TRY_ASSIGN(Stmt st, prepare(sql));
+  for (std::size_t i = 0; i < params.size(); ++i)
+    bind_value(st, static_cast<int>(i) + 1, params[i]);
+  std::vector<SqlRow> rows;
+  for (;;) {
+    FAAS_TRY_ASSIGN(bool has_row, st.step());
+    if (!has_row) break;
+    SqlRow row;
+    const int n = st.columns();
+    row.reserve(static_cast<std::size_t>(n));
+    for (int c = 0; c < n; ++c) row.push_back(st.col(c));
+    rows.push_back(std::move(row));
+  }
+  return rows;
+}
+
+Result<void> StateStore::immediate(const std::function<Result<void>()>& fn) {
+  if (sqlite3_get_autocommit(db_) == 0)
+    return Error(Exit::software, "state transaction started inside another one");
+  // IMMEDIATE takes the write lock up front: a deferred transaction that
+  // read first and upgraded later could fail with SQLITE_BUSY mid-way,
+  // after two processes had both seen the same free row.
+  FAAS_TRY_CTX(exec("BEGIN IMMEDIATE"), "lock state database");
+  ScopeExit rollback([this] {
+    if (sqlite3_get_autocommit(db_) == 0)
+      sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+  });
+  FAAS_TRY(fn());
+  FAAS_TRY_CTX(exec("COMMIT"), "commit state");
+  rollback.release();
+  return {};
+}
+
+Result<std::optional<std::string>> StateStore::claim(std::string_view table,
+                                                     std::string_view where,
+                                                     const std::vector<SqlValue>& params,
+                                                     std::string_view new_state,
+                                                     const Holder& holder) {
+  const std::string t(table);
+  const std::string ctx = "claim a row of `" + t + "`";
+  // `table` and `where` are spliced into SQL: only constants from the tools
+  // may come here, and a table name that is not an identifier is a bug.
+  if (!is_identifier(table)) return Error(Exit::software, ctx + ": not a table name");
+  const std::string cond = where.empty() ? "1" : std::string(where);
+
+  std::optional<std::string> claimed;
+  auto r = immediate([&]() -> Result<void> {
+    FAAS_TRY_ASSIGN(Stmt pick, prepare("SELECT rowid, id FROM " + t + " WHERE (" + cond +
+                                       ") ORDER BY rowid LIMIT 1"));
+    for (std::size_t i = 0; i < params.size(); ++i)
+      bind_value(pick, static_cast<int>(i) + 1, params[i]);
+    FAAS_TRY_ASSIGN(bool found, pick.step());
+    if (!found) return {};
+    const std::int64_t rowid = pick.col_int(0);
+    std::string id = pick.col_text(1);
+
+    FAAS_TRY_ASSIGN(Stmt upd, prepare("UPDATE " + t +
+                                      " SET state = ?1, holder_pid = ?2, holder_start = ?3,"
+                                      " claimed_at = ?4 WHERE rowid = ?5"));
+    upd.bind(1, new_state)
+        .bind(2, static_cast<std::int64_t>(holder.pid))
+        .bind(3, static_cast<std::int64_t>(holder.start_time))
+        .bind(4, unix_ms())
+        .bind(5, rowid);
+    FAAS_TRY(upd.step());
+    if (sqlite3_changes(db_) != 1)
+      return Error(Exit::software, "row " + std::to_string(rowid) + " changed under the lock");
+    claimed = std::move(id);
+    return {};
+  });
+  if (!r) return std::move(r).error().wrap(ctx);
+  return claimed;
+}
+
+std::string default_state_dir() { return env_or("FAAS_STATE_DIR", "/var/lib/faas"); }
+
+std::string default_run_dir() { return env_or("FAAS_RUN_DIR", "/run/faas"); }
+
+std::string new_id() {
+  unsigned char bytes[6];
+  std::size_t got = 0;
+  while (got < sizeof bytes) {
+    ssize_t n = ::getrandom(bytes + got, sizeof bytes - got, 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    got += static_cast<std::size_t>(n);
+  }
+  if (got < sizeof bytes) {
+    // getrandom(2) blocked by a seccomp filter or too old a kernel.
+    std::random_device rd;
+    for (auto& b : bytes) b = static_cast<unsigned char>(rd());
+  }
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string id;
+  id.reserve(2 * sizeof bytes);
+  for (unsigned char b : bytes) {
+    id += kHex[b >> 4];
+    id += kHex[b & 0xf];
+  }
+  return id;
+}
+
+}  // namespace faas

@@ -13,7 +13,9 @@ void add_timing(Json& rec, std::string_view tool, std::string_view step, std::ui
   Json& timing = rec["timing"];
   if (!timing.is_object()) timing = Json::object();
   auto it = timing.find(key);
-  if (it != timing.end() && it->is_number_unsigned())
+  // A value set in code (`= 5`) is a signed integer, one parsed from input
+  // an unsigned one: both accumulate.
+  if (it != timing.end() && it->is_number_integer() && it->get<std::int64_t>() >= 0)
     *it = it->get<std::uint64_t>() + us;
   else
     timing[key] = us;

@@ -41,6 +41,14 @@ requires() {
 		pidns | mntns | userns | netns)
 			[ -e "/proc/self/ns/${f%ns}" ] || faas_skip "requires ${f} support in the kernel" ;;
 		overlay) grep -qw overlay /proc/filesystems || faas_skip "requires overlayfs" ;;
+		ksm) [ -e /sys/kernel/mm/ksm/run ] || faas_skip "requires KSM (/sys/kernel/mm/ksm)" ;;
+		thp) [ -e /sys/kernel/mm/transparent_hugepage/enabled ] || faas_skip "requires transparent huge pages" ;;
+		zram) [ -e /sys/class/zram-control/hot_add ] || faas_skip "requires zram (/sys/class/zram-control)" ;;
+		memcg) grep -qw memory /proc/cgroups 2>/dev/null || faas_skip "requires the memory cgroup controller" ;;
+		btrfs | xfs) grep -qw "$f" /proc/filesystems && command -v "mkfs.$f" >/dev/null || faas_skip "requires $f (kernel support and mkfs.$f)" ;;
+		loop) [ -e /dev/loop-control ] && command -v losetup >/dev/null || faas_skip "requires loop devices (losetup)" ;;
+		setfattr | getfattr | setfacl | filefrag | script | setpriv | sqlite3) command -v "$f" >/dev/null || faas_skip "requires $f" ;;
+		ip) command -v ip >/dev/null || faas_skip "requires ip (iproute2)" ;;
 		*)
 			echo "requires: unknown feature \`$f'" >&2
 			return 1

@@ -16,6 +16,8 @@ enum class Exit : int {
   temp = 75,         // temporary failure (pool empty, lock timeout): retry
   no_perm = 77,      // permission denied
   config = 78,       // configuration error
+  cant_exec = 126,   // a command was found but could not be executed
+  not_found = 127,   // a command was not found
 };
 
 constexpr int to_int(Exit e) { return static_cast<int>(e); }

@@ -5,6 +5,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <string_view>
 
 #include "faas/result.hpp"
 
@@ -21,7 +22,10 @@ Result<Holder> holder_of(pid_t pid);
 // The parent of this process (the shell of a pipeline).
 Result<Holder> parent_holder();
 Result<Holder> self_holder();
-// true while that very process (pid and start time) is alive.
+// true while that very process (pid and start time) is alive. A zombie
+// counts as dead: it has exited and only waits for its parent to reap it.
+// When /proc/PID/stat cannot be read (hidepid), a pid that exists counts as
+// alive: a live holder must never be taken for dead.
 bool holder_alive(const Holder& h);
 
 // Parses the contents of /proc/PID/stat (exposed for tests: comm may hold

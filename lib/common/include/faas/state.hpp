@@ -23,7 +23,8 @@ namespace faas {
 using SqlValue = std::variant<std::monostate, std::int64_t, double, std::string>;
 using SqlRow = std::vector<SqlValue>;
 
-// A prepared statement; binds are 1-based like SQLite's.
+// A prepared statement; binds are 1-based like SQLite's. A failed bind is
+// reported by the next step().
 class Stmt {
  public:
   Stmt(sqlite3* db, sqlite3_stmt* st) : db_(db), st_(st) {}
@@ -46,8 +47,12 @@ class Stmt {
   int columns() const;
 
  private:
+  Stmt& check_bind(int rc, int idx);
+
   sqlite3* db_;
   sqlite3_stmt* st_;
+  int bind_rc_ = 0;  // first failed bind (SQLite code), 0 when none
+  int bind_idx_ = 0;
 };
 
 struct Migration {
@@ -58,6 +63,9 @@ struct Migration {
 // The project's schema, in lib/common/src/schema.cpp (append only).
 const std::vector<Migration>& schema_migrations();
 
+// One connection, for one thread of one process: a StateStore must not cross
+// fork(2) (SQLite's POSIX locks belong to the process that took them); a
+// child opens its own.
 class StateStore {
  public:
   // Opens (creating, mode 0700) state_dir and state_dir/state.db, sets WAL and
@@ -80,8 +88,9 @@ class StateStore {
   Result<std::vector<SqlRow>> query(std::string_view sql,
                                     const std::vector<SqlValue>& params = {});
 
-  // Runs fn inside BEGIN IMMEDIATE ... COMMIT (ROLLBACK when fn fails).
-  // SQLITE_BUSY beyond the busy timeout is Exit::temp.
+  // Runs fn inside BEGIN IMMEDIATE ... COMMIT (ROLLBACK when fn fails or
+  // throws). SQLITE_BUSY beyond the busy timeout is Exit::temp. Not nestable:
+  // calling it inside fn is Exit::software.
   Result<void> immediate(const std::function<Result<void>()>& fn);
 
   // Claims one row of `table` atomically: in one BEGIN IMMEDIATE transaction,
@@ -97,6 +106,8 @@ class StateStore {
 
  private:
   StateStore() = default;
+  Result<std::string> set_wal();
+
   sqlite3* db_ = nullptr;
   std::filesystem::path dir_;
 };
@@ -105,6 +116,10 @@ class StateStore {
 // $FAAS_RUN_DIR, then /var/lib/faas and /run/faas.
 std::string default_state_dir();
 std::string default_run_dir();
+
+// Busy timeout of every connection: how long a writer waits for another
+// before giving up with Exit::temp.
+inline constexpr int kBusyTimeoutMs = 5000;
 
 // A new random ID: 12 lowercase hex characters from getrandom(2).
 std::string new_id();

@@ -8,6 +8,11 @@
  *         otherwise it is ignored (the original design's server sends a single
  *         byte).
  *
+ * On SOCK_STREAM (the original design's control socket) message boundaries do
+ * not exist: a payload longer than the receiver's buffer cannot be told from
+ * two messages, so FAAS_WIRE_ETOOBIG is reported only on SOCK_SEQPACKET, and
+ * a stream sender must keep to FAAS_WIRE_MAX_PAYLOAD (faas_wire_send does).
+ *
  * Functions return 0 or a negative errno-style code; FAAS_WIRE_E* give the
  * protocol failures that have no errno. Received fds are O_CLOEXEC; on any
  * failure every fd that arrived is closed. */
