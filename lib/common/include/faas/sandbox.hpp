@@ -1,0 +1,76 @@
+// The native sandbox: one process tree in its own mount, pid, ipc, uts,
+// cgroup and network namespaces, tracked by a pidfd, whose PID 1 is
+// faas-init serving invocations on a control socket.
+//
+// Layout of a sandbox on the host (run dir R, sandbox id I):
+//   R/sandboxes/I/ctl/          bound at /run/faas inside; faas-init listens
+//                               on /run/faas/control.sock (the host connects
+//                               to R/sandboxes/I/ctl/control.sock)
+//   R/sandboxes/I/invocations/  a shared bind mount on the host, a slave bind
+//                               at /run/faas-invocations inside: what the host
+//                               mounts there later (a per-invocation fork)
+//                               appears in the sandbox
+//   R/sandboxes/I/init.log      faas-init's stdout and stderr
+// Inside: the template rootfs read-only as /, a tmpfs /dev with null, zero,
+// full, random, urandom and tty bound from the host, devpts and a tmpfs
+// /dev/shm, /proc with kcore, keys, sched_debug, timer_list masked and sys,
+// sysrq-trigger, irq, bus read-only, a tmpfs /run (and /tmp when the rootfs
+// has one), the host's faas-init bound read-only at /run/faas-init.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "faas/fd.hpp"
+#include "faas/result.hpp"
+#include "faas/sandbox_cgroup.hpp"
+
+namespace faas {
+
+struct SandboxSpec {
+  std::string id;                     // 12 hex characters (new_id())
+  std::filesystem::path rootfs;       // absolute, a directory with dev/ and proc/
+  std::vector<std::string> cmd;       // the handler: CMD ARGS...
+  std::vector<std::string> env;       // NAME=value for faas-init and the handler
+  std::filesystem::path init_binary;  // the host's (static) faas-init
+  std::filesystem::path run_dir;      // R above
+  std::string netns_path;             // join this netns (/run/netns/X); empty: a fresh one
+  CgroupLimits limits;
+  int ready_timeout_ms = 5000;
+};
+
+struct SandboxProcess {
+  pid_t pid = 0;                 // faas-init, as the host sees it
+  std::uint64_t pid_start = 0;   // its start time (ticks), see holder.hpp
+  std::string cgroup;            // "faas/ID"
+  std::filesystem::path control; // the control socket, host path
+  std::filesystem::path dir;     // R/sandboxes/ID
+};
+
+// Paths of a sandbox from the run dir and its id (never from a record).
+std::filesystem::path sandbox_dir(const std::filesystem::path& run_dir, const std::string& id);
+std::filesystem::path sandbox_control(const std::filesystem::path& run_dir, const std::string& id);
+
+// Starts a sandbox and waits until its faas-init listens. on_cloned runs in
+// the parent once the child exists but before it may proceed (the caller
+// records the pid there, so that a crash from then on leaves a row `reap`
+// can clean). On failure everything made is removed again.
+Result<SandboxProcess> spawn_sandbox(const SandboxSpec& spec,
+                                     const std::function<Result<void>(pid_t, std::uint64_t)>& on_cloned);
+
+// Kills the sandbox's init (when pid/pid_start still name it), waits for its
+// exit, removes its cgroups, unmounts the invocations bind on the host and
+// removes its directory. Idempotent: what is gone already is skipped.
+Result<void> destroy_sandbox(const std::filesystem::path& run_dir, const std::string& id,
+                             pid_t pid, std::uint64_t pid_start);
+
+// true when that very faas-init (pid and start time) is alive: checked
+// through a pidfd opened before reading the start time.
+bool sandbox_alive(pid_t pid, std::uint64_t pid_start);
+
+}  // namespace faas

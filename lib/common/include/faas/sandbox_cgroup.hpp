@@ -1,0 +1,46 @@
+// Per-sandbox cgroups: memory, pids and cpu limits under faas/ID, on cgroup
+// v2 where the unified hierarchy has the controller, on v1
+// (/sys/fs/cgroup/<controller>/faas/ID) otherwise.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "faas/result.hpp"
+
+namespace faas {
+
+struct CgroupLimits {
+  std::uint64_t memory_bytes = 0;  // 0: no limit
+  std::uint64_t pids = 0;          // 0: no limit
+  std::uint64_t cpu_weight = 0;    // 1..10000 (v2 cpu.weight; v1 shares = weight*1024/100); 0: default
+};
+
+class SandboxCgroup {
+ public:
+  // Creates faas/ID in every available controller among memory, pids, cpu
+  // and writes the limits. Exit::unavailable when none is available.
+  static Result<SandboxCgroup> create(const std::string& id, const CgroupLimits& limits);
+  // The directories of an existing sandbox's cgroups (those that exist).
+  static SandboxCgroup find(const std::string& id);
+
+  // Moves pid into every directory.
+  Result<void> attach(pid_t pid) const;
+  // Number of processes in the cgroup (pids controller, else the first dir).
+  Result<std::size_t> procs() const;
+  // rmdir every directory, retrying while the last processes exit (up to
+  // timeout_ms); missing directories are fine.
+  Result<void> remove(int timeout_ms = 2000) const;
+
+  const std::string& rel() const { return rel_; }  // "faas/ID"
+  const std::vector<std::string>& dirs() const { return dirs_; }
+
+ private:
+  std::string rel_;
+  std::vector<std::string> dirs_;
+};
+
+}  // namespace faas

@@ -1,0 +1,35 @@
+// Confinement of a sandbox's PID 1 just before it execs faas-init:
+// capabilities, no_new_privs and the seccomp filter.
+//
+// Capabilities kept (bounding, permitted, effective, inheritable):
+// CAP_SYS_CHROOT only, which faas-init needs to chroot(2) into an
+// invocation's root. faas-init runs as root inside; signalling and reaping
+// its own children needs no capability. Every other capability is dropped
+// from the bounding set, so no exec regains it; CapEff is 0x40000.
+//
+// The seccomp filter (libseccomp, the native architecture only; a system
+// call of another architecture kills the process) returns EPERM for:
+// mount, umount2, pivot_root, move_mount, open_tree, fsopen, fsmount,
+// fsconfig, fspick, kexec_load, kexec_file_load, init_module, finit_module,
+// delete_module, bpf, perf_event_open, ptrace, process_vm_readv,
+// process_vm_writev, keyctl, add_key, request_key, reboot, unshare, setns,
+// swapon, swapoff, acct, quotactl, open_by_handle_at, userfaultfd.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "faas/result.hpp"
+
+namespace faas {
+
+inline constexpr int kSandboxKeptCaps[] = {18 /* CAP_SYS_CHROOT */};
+
+// The names of the system calls the filter denies.
+const std::vector<const char*>& sandbox_denied_syscalls();
+
+// Drops capabilities to kSandboxKeptCaps, sets no_new_privs and loads the
+// filter. Called in the sandbox's PID 1, after its mounts are done.
+Result<void> confine_sandbox_process();
+
+}  // namespace faas

@@ -1,0 +1,112 @@
+// Warm sandbox pools in the state store: templates (what a sandbox runs),
+// pools (how many to keep warm) and sandboxes (one row each, in the states
+// starting -> warm -> claimed -> warm ... -> destroying -> gone).
+//
+// Every transition that two processes could race on is one BEGIN IMMEDIATE
+// transaction (StateStore::claim), so concurrent acquirers never get the
+// same sandbox and `warm` from cron never overfills a pool. A row's paths
+// follow from the run dir and its id; a path in a record is never used.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "faas/holder.hpp"
+#include "faas/records.hpp"
+#include "faas/result.hpp"
+#include "faas/sandbox.hpp"
+#include "faas/state.hpp"
+
+namespace faas {
+
+struct SandboxTemplate {
+  std::string name;
+  std::string backend = "native";
+  std::string rootfs;                 // absolute
+  std::vector<std::string> cmd;
+  std::vector<std::string> env;       // NAME=value
+  CgroupLimits limits;
+  std::string netns_pool;             // a faas-netns pool; empty: a fresh, empty netns
+};
+
+Json template_json(const SandboxTemplate& t);
+Result<SandboxTemplate> template_from_json(const Json& j);
+
+struct PoolInfo {
+  std::string name, template_name;
+  std::int64_t size = 0, hits = 0, misses = 0;
+  std::int64_t starting = 0, warm = 0, claimed = 0, destroying = 0;
+};
+
+struct SandboxRow {
+  std::string id, pool, template_name, state, start;
+  pid_t pid = 0;
+  std::uint64_t pid_start = 0;
+  std::string cgroup, control, rootfs, netns, ip;
+  Holder holder;
+  std::int64_t claimed_at = 0, uses = 0, created_at = 0;
+};
+
+// The `sandbox` object of a record.
+Json sandbox_json(const SandboxRow& s);
+
+class SandboxPools {
+ public:
+  // init_binary: the host's static faas-init, bound into every sandbox.
+  SandboxPools(StateStore& store, std::filesystem::path run_dir, std::filesystem::path init_binary,
+               Holder self)
+      : db_(store), run_dir_(std::move(run_dir)), init_(std::move(init_binary)), self_(self) {}
+
+  Result<void> template_add(const SandboxTemplate& t);
+  Result<SandboxTemplate> template_get(const std::string& name);
+  Result<std::vector<SandboxTemplate>> template_list();
+  Result<void> template_rm(const std::string& name);
+
+  // Creates the pool (template defaults to the pool's name) or updates its
+  // size, then starts sandboxes until it holds `size` warm or starting
+  // ones. Returns the sandboxes started.
+  Result<std::vector<SandboxRow>> warm(const std::string& pool, std::optional<std::int64_t> size,
+                                       const std::string& template_name);
+  Result<std::vector<std::string>> pool_names();
+  Result<PoolInfo> pool_info(const std::string& pool);
+  // Destroys every sandbox of the pool (claimed ones too) and the pool.
+  Result<std::size_t> pool_rm(const std::string& pool);
+
+  // Claims a warm sandbox whose init is alive (dead ones found on the way
+  // are destroyed). Empty pool: waits up to `wait` with a bounded backoff,
+  // then starts one on the spot when `cold`, else Exit::temp.
+  Result<SandboxRow> acquire(const std::string& pool, std::chrono::milliseconds wait, bool cold,
+                             const Holder& holder);
+  // Recycles a claimed sandbox (warm again) when it is provably clean: its
+  // init alive and alone in its cgroup, nothing mounted for an invocation.
+  // Otherwise, or with `destroy`, destroys it. Returns the row after.
+  Result<SandboxRow> release(const std::string& id, bool destroy);
+  // Destroys one sandbox (any state) and deletes its row.
+  Result<void> destroy(const std::string& id);
+  // Destroys sandboxes whose init died, claims whose holder died, starts
+  // whose starter died, destroys that did not finish. Returns their ids.
+  Result<std::vector<std::string>> reap();
+
+  Result<std::optional<SandboxRow>> find(const std::string& id);
+  Result<std::vector<SandboxRow>> list(const std::string& pool = {});
+
+  const std::filesystem::path& run_dir() const { return run_dir_; }
+
+ private:
+  Result<SandboxRow> start_one(const SandboxTemplate& t, const std::string& id);
+  Result<bool> claim_for_destroy(const std::string& id, const std::string& from_state);
+  Result<void> finish_destroy(const SandboxRow& row);
+  Result<void> release_netns(const std::string& lease_id);
+
+  StateStore& db_;
+  std::filesystem::path run_dir_, init_;
+  Holder self_;
+};
+
+}  // namespace faas

@@ -1,0 +1,366 @@
+#include "faas/sandbox.hpp"
+
+#include <fcntl.h>
+#include <linux/sched.h>
+#include <net/if.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "faas/holder.hpp"
+#include "faas/sandbox_confine.hpp"
+#include "faas/scope_exit.hpp"
+#include "faas/timing.hpp"
+
+namespace faas {
+
+namespace fs = std::filesystem;
+
+fs::path sandbox_dir(const fs::path& run_dir, const std::string& id) {
+  return run_dir / "sandboxes" / id;
+}
+
+fs::path sandbox_control(const fs::path& run_dir, const std::string& id) {
+  return sandbox_dir(run_dir, id) / "ctl" / "control.sock";
+}
+
+namespace {
+
+constexpr const char* kInitInside = "/run/faas-init";
+constexpr const char* kControlInside = "/run/faas/control.sock";
+
+std::string q(const std::string& s) { return "`" + s + "`"; }
+
+Result<void> do_mount(const std::string& src, const std::string& target, const char* type,
+                      unsigned long flags, const char* data = nullptr) {
+  if (::mount(src.empty() ? nullptr : src.c_str(), target.c_str(), type, flags, data) != 0)
+    return sys_error("mount " + (src.empty() ? std::string(type ? type : "") : q(src)) + " on " + q(target));
+  return {};
+}
+
+Result<void> bind_ro(const std::string& src, const std::string& target) {
+  FAAS_TRY(do_mount(src, target, nullptr, MS_BIND));
+  return do_mount("", target, nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV);
+}
+
+Result<void> touch(const std::string& path) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) return sys_error("create " + q(path));
+  ::close(fd);
+  return {};
+}
+
+Result<void> make_dir(const std::string& path, mode_t mode = 0755) {
+  if (::mkdir(path.c_str(), mode) != 0 && errno != EEXIST) return sys_error("mkdir " + q(path));
+  return {};
+}
+
+Result<void> setup_dev(const std::string& root) {
+  std::string dev = root + "/dev";
+  FAAS_TRY(do_mount("tmpfs", dev, "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755,size=64k"));
+  for (const char* n : {"null", "zero", "full", "random", "urandom", "tty"}) {
+    std::string host = std::string("/dev/") + n;
+    if (::access(host.c_str(), F_OK) != 0) continue;
+    FAAS_TRY(touch(dev + "/" + n));
+    FAAS_TRY(do_mount(host, dev + "/" + n, nullptr, MS_BIND));
+  }
+  FAAS_TRY(make_dir(dev + "/pts"));
+  FAAS_TRY(do_mount("devpts", dev + "/pts", "devpts", MS_NOSUID | MS_NOEXEC,
+                    "newinstance,ptmxmode=0666,mode=0620"));
+  FAAS_TRY(make_dir(dev + "/shm", 01777));
+  FAAS_TRY(do_mount("tmpfs", dev + "/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777,size=64m"));
+  const std::pair<const char*, const char*> links[] = {{"pts/ptmx", "ptmx"},
+                                                      {"/proc/self/fd", "fd"},
+                                                      {"/proc/self/fd/0", "stdin"},
+                                                      {"/proc/self/fd/1", "stdout"},
+                                                      {"/proc/self/fd/2", "stderr"}};
+  for (const auto& [to, name] : links)
+    if (::symlink(to, (dev + "/" + name).c_str()) != 0) return sys_error("symlink " + q(dev + "/" + name));
+  return {};
+}
+
+Result<void> setup_proc(const std::string& root) {
+  std::string proc = root + "/proc";
+  FAAS_TRY(do_mount("proc", proc, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC));
+  for (const char* n : {"kcore", "keys", "sched_debug", "timer_list", "timer_stats", "latency_stats"}) {
+    std::string p = proc + "/" + n;
+    if (::access(p.c_str(), F_OK) != 0) continue;
+    FAAS_TRY(do_mount("/dev/null", p, nullptr, MS_BIND));
+  }
+  for (const char* n : {"sys", "sysrq-trigger", "irq", "bus", "fs"}) {
+    std::string p = proc + "/" + n;
+    if (::access(p.c_str(), F_OK) != 0) continue;
+    FAAS_TRY(bind_ro(p, p));
+  }
+  return {};
+}
+
+Result<void> setup_run(const std::string& root, const SandboxSpec& spec, const fs::path& dir) {
+  std::string run = root + "/run";
+  FAAS_TRY(do_mount("tmpfs", run, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=1m"));
+  FAAS_TRY(make_dir(run + "/faas"));
+  FAAS_TRY(do_mount((dir / "ctl").string(), run + "/faas", nullptr, MS_BIND));
+  FAAS_TRY(make_dir(run + "/faas-invocations"));
+  FAAS_TRY(do_mount((dir / "invocations").string(), run + "/faas-invocations", nullptr, MS_BIND));
+  FAAS_TRY(touch(run + "/faas-init"));
+  FAAS_TRY(bind_ro(spec.init_binary.string(), run + "/faas-init"));
+  return do_mount("", run, nullptr, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, "mode=0755,size=1m");
+}
+
+Result<void> loopback_up() {
+  int s = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (s < 0) return sys_error("socket");
+  ScopeExit close_s([&] { ::close(s); });
+  ifreq ifr{};
+  std::strncpy(ifr.ifr_name, "lo", IFNAMSIZ - 1);
+  if (::ioctl(s, SIOCGIFFLAGS, &ifr) != 0) return sys_error("lo: SIOCGIFFLAGS");
+  ifr.ifr_flags = static_cast<short>(ifr.ifr_flags | IFF_UP);
+  if (::ioctl(s, SIOCSIFFLAGS, &ifr) != 0) return sys_error("lo: SIOCSIFFLAGS");
+  return {};
+}
+
+struct ChildFds {
+  int go_r, err_w, ready_w, log_fd;
+};
+
+// PID 1 of the new namespaces: builds the root, confines itself, execs
+// faas-init. Returns only on failure.
+Result<void> child_setup(const SandboxSpec& spec, const fs::path& dir, const ChildFds& fds) {
+  char go = 0;
+  ssize_t n;
+  do n = ::read(fds.go_r, &go, 1);
+  while (n < 0 && errno == EINTR);
+  if (n != 1) ::_exit(1);  // the parent gave up (or died): leave quietly
+  if (::unshare(CLONE_NEWCGROUP) != 0) return sys_error("unshare(CLONE_NEWCGROUP)");
+  ::setsid();
+  if (!spec.netns_path.empty()) {
+    int nfd = ::open(spec.netns_path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (nfd < 0) return sys_error("open netns " + q(spec.netns_path));
+    if (::setns(nfd, CLONE_NEWNET) != 0) return sys_error("setns " + q(spec.netns_path));
+    ::close(nfd);
+  } else {
+    FAAS_TRY(loopback_up());
+  }
+  std::string host = "faas-" + spec.id;
+  if (::sethostname(host.c_str(), host.size()) != 0) return sys_error("sethostname");
+  FAAS_TRY(do_mount("", "/", nullptr, MS_REC | MS_SLAVE));
+  std::string root = (dir / "root").string();
+  FAAS_TRY(do_mount(spec.rootfs.string(), root, nullptr, MS_BIND | MS_REC));
+  FAAS_TRY(setup_dev(root));
+  FAAS_TRY(setup_proc(root));
+  FAAS_TRY(setup_run(root, spec, dir));
+  struct stat st{};
+  if (::stat((root + "/tmp").c_str(), &st) == 0 && S_ISDIR(st.st_mode))
+    FAAS_TRY(do_mount("tmpfs", root + "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777,size=64m"));
+  FAAS_TRY(do_mount("", root, nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV));
+  if (::chdir(root.c_str()) != 0) return sys_error("chdir " + q(root));
+  if (::syscall(SYS_pivot_root, ".", ".") != 0) return sys_error("pivot_root");
+  if (::umount2(".", MNT_DETACH) != 0) return sys_error("detach the old root");
+  if (::chdir("/") != 0) return sys_error("chdir /");
+
+  // fds: 0 /dev/null, 1 and 2 the log, 3 the readiness pipe, 4 the error
+  // pipe (close-on-exec); nothing else crosses the exec.
+  int ready = ::fcntl(fds.ready_w, F_DUPFD_CLOEXEC, 100);
+  int err = ::fcntl(fds.err_w, F_DUPFD_CLOEXEC, 100);
+  int null = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (ready < 0 || err < 0 || null < 0) return sys_error("dup");
+  if (::dup2(null, 0) < 0 || ::dup2(fds.log_fd, 1) < 0 || ::dup2(fds.log_fd, 2) < 0 ||
+      ::dup2(ready, 3) < 0 || ::dup3(err, 4, O_CLOEXEC) < 0)
+    return sys_error("dup2");
+  if (::syscall(SYS_close_range, 5U, ~0U, 0U) != 0) return sys_error("close_range");
+
+  std::vector<std::string> args{"faas-init", "--listen", kControlInside, "--loop", "--notify-fd", "3", "--"};
+  args.insert(args.end(), spec.cmd.begin(), spec.cmd.end());
+  std::vector<char*> argv, envp;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  std::vector<std::string> env{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                               "HOME=/", "FAAS_SANDBOX_ID=" + spec.id};
+  env.insert(env.end(), spec.env.begin(), spec.env.end());
+  for (auto& e : env) envp.push_back(e.data());
+  envp.push_back(nullptr);
+
+  FAAS_TRY(confine_sandbox_process());
+  ::execve(kInitInside, argv.data(), envp.data());
+  return sys_error(std::string("exec ") + kInitInside);
+}
+
+[[noreturn]] void child_main(const SandboxSpec& spec, const fs::path& dir, const ChildFds& fds) {
+  auto r = child_setup(spec, dir, fds);
+  std::string msg = r ? "exec returned" : r.error().what();
+  (void)!::write(fds.err_w, msg.data(), msg.size());
+  ::_exit(1);
+}
+
+// Reads fd until EOF or a newline, up to deadline (monotonic ns).
+// Returns what was read; `timed_out` set when the deadline passed.
+std::string read_until(int fd, std::uint64_t deadline_ns, bool stop_at_newline, bool& timed_out) {
+  std::string out;
+  timed_out = false;
+  char buf[512];
+  for (;;) {
+    std::uint64_t now = now_ns();
+    if (now >= deadline_ns) {
+      timed_out = true;
+      return out;
+    }
+    pollfd p{fd, POLLIN, 0};
+    int ms = static_cast<int>((deadline_ns - now) / 1000000) + 1;
+    int r = ::poll(&p, 1, ms);
+    if (r < 0 && errno == EINTR) continue;
+    if (r == 0) continue;
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return out;
+    out.append(buf, static_cast<std::size_t>(n));
+    if (stop_at_newline && out.find('\n') != std::string::npos) return out;
+  }
+}
+
+std::string log_tail(const fs::path& log) {
+  std::ifstream in(log);
+  std::string line, last;
+  while (std::getline(in, line))
+    if (!line.empty()) last = line;
+  return last;
+}
+
+int pidfd_open(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
+
+// Kills the process behind pidfd and waits (bounded) for it to exit; reaps
+// it when it is this process's child.
+void kill_and_wait(int pidfd, int timeout_ms) {
+  ::syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, nullptr, 0);
+  pollfd p{pidfd, POLLIN, 0};
+  while (::poll(&p, 1, timeout_ms) < 0 && errno == EINTR) {
+  }
+  siginfo_t si{};
+  ::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(pidfd), &si, WEXITED | WNOHANG);
+}
+
+Result<void> remove_host_side(const fs::path& dir) {
+  std::string inv = (dir / "invocations").string();
+  if (::umount2(inv.c_str(), MNT_DETACH) != 0 && errno != EINVAL && errno != ENOENT)
+    return sys_error("unmount " + q(inv));
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+  if (ec) return sys_error(ec.value(), "remove " + q(dir.string()));
+  return {};
+}
+
+}  // namespace
+
+bool sandbox_alive(pid_t pid, std::uint64_t pid_start) {
+  if (pid <= 0) return false;
+  int fd = pidfd_open(pid);
+  if (fd < 0) return false;
+  bool alive = holder_alive(Holder{pid, pid_start});
+  ::close(fd);
+  return alive;
+}
+
+Result<SandboxProcess> spawn_sandbox(const SandboxSpec& spec,
+                                     const std::function<Result<void>(pid_t, std::uint64_t)>& on_cloned) {
+  if (spec.cmd.empty()) return Error(Exit::usage, "sandbox: no command");
+  SandboxProcess sp;
+  sp.dir = sandbox_dir(spec.run_dir, spec.id);
+  sp.control = sandbox_control(spec.run_dir, spec.id);
+  std::error_code ec;
+  fs::create_directories(sp.dir.parent_path(), ec);
+  if (ec) return sys_error(ec.value(), "create " + q(sp.dir.parent_path().string()), Exit::cant_create);
+  if (::mkdir(sp.dir.c_str(), 0700) != 0) return sys_error("mkdir " + q(sp.dir.string()), Exit::cant_create);
+  bool cleanup = true;
+  SandboxCgroup cg;
+  ScopeExit undo([&] {
+    if (!cleanup) return;
+    (void)cg.remove();
+    (void)remove_host_side(sp.dir);
+  });
+  for (const char* d : {"ctl", "invocations", "root"}) FAAS_TRY(make_dir((sp.dir / d).string()));
+  std::string inv = (sp.dir / "invocations").string();
+  FAAS_TRY(do_mount(inv, inv, nullptr, MS_BIND));
+  FAAS_TRY(do_mount("", inv, nullptr, MS_SHARED));
+  FAAS_TRY_ASSIGN(cg, SandboxCgroup::create(spec.id, spec.limits));
+  sp.cgroup = cg.rel();
+
+  Fd log(::open((sp.dir / "init.log").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
+  if (!log) return sys_error("create init.log", Exit::cant_create);
+  int go[2], err[2], ready[2];
+  if (::pipe2(go, O_CLOEXEC) != 0) return sys_error("pipe");
+  Fd go_r(go[0]), go_w(go[1]);
+  if (::pipe2(err, O_CLOEXEC) != 0) return sys_error("pipe");
+  Fd err_r(err[0]), err_w(err[1]);
+  if (::pipe2(ready, O_CLOEXEC) != 0) return sys_error("pipe");
+  Fd ready_r(ready[0]), ready_w(ready[1]);
+
+  int pidfd = -1;
+  clone_args ca{};
+  ca.flags = CLONE_PIDFD | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS |
+             (spec.netns_path.empty() ? CLONE_NEWNET : 0);
+  ca.pidfd = reinterpret_cast<std::uint64_t>(&pidfd);
+  ca.exit_signal = SIGCHLD;
+  long rc = ::syscall(SYS_clone3, &ca, sizeof ca);
+  if (rc < 0) return sys_error("clone3");
+  if (rc == 0) {
+    ::close(go[1]);
+    ::close(err[0]);
+    ::close(ready[0]);
+    child_main(spec, sp.dir, ChildFds{go[0], err[1], ready[1], log.get()});
+  }
+  sp.pid = static_cast<pid_t>(rc);
+  Fd pfd(pidfd);
+  ScopeExit kill_child([&] { kill_and_wait(pfd.get(), 2000); });
+  go_r.reset();
+  err_w.reset();
+  ready_w.reset();
+
+  FAAS_TRY_ASSIGN(Holder h, holder_of(sp.pid));
+  sp.pid_start = h.start_time;
+  FAAS_TRY(cg.attach(sp.pid));
+  FAAS_TRY(on_cloned(sp.pid, sp.pid_start));
+  char one = 1;
+  if (::write(go_w.get(), &one, 1) != 1) return sys_error("start the sandbox");
+  go_w.reset();
+
+  std::uint64_t deadline = now_ns() + static_cast<std::uint64_t>(spec.ready_timeout_ms) * 1000000ULL;
+  bool timed_out = false;
+  std::string msg = read_until(err_r.get(), deadline, false, timed_out);
+  if (timed_out) return Error(Exit::temp, "sandbox " + spec.id + ": setup timed out");
+  if (!msg.empty()) return Error(Exit::os, "sandbox " + spec.id + ": " + msg);
+  std::string line = read_until(ready_r.get(), deadline, true, timed_out);
+  if (timed_out) return Error(Exit::temp, "sandbox " + spec.id + ": faas-init not ready in time");
+  if (line.find('\n') == std::string::npos) {
+    std::string why = log_tail(sp.dir / "init.log");
+    return Error(Exit::os, "sandbox " + spec.id + ": faas-init exited before listening" +
+                               (why.empty() ? "" : ": " + why));
+  }
+  kill_child.release();
+  cleanup = false;
+  return sp;
+}
+
+Result<void> destroy_sandbox(const fs::path& run_dir, const std::string& id, pid_t pid,
+                             std::uint64_t pid_start) {
+  if (pid > 0) {
+    Fd pfd(pidfd_open(pid));
+    if (pfd && holder_of(pid).ok() && holder_of(pid).value().start_time == pid_start)
+      kill_and_wait(pfd.get(), 2000);
+  }
+  FAAS_TRY_CTX(SandboxCgroup::find(id).remove(), "sandbox " + id);
+  FAAS_TRY_CTX(remove_host_side(sandbox_dir(run_dir, id)), "sandbox " + id);
+  return {};
+}
+
+}  // namespace faas

@@ -1,0 +1,74 @@
+#include "faas/sandbox_confine.hpp"
+
+#include <linux/capability.h>
+#include <seccomp.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <string>
+
+#include "faas/scope_exit.hpp"
+
+namespace faas {
+
+const std::vector<const char*>& sandbox_denied_syscalls() {
+  static const std::vector<const char*> names{
+      "mount", "umount2", "pivot_root", "move_mount", "open_tree", "fsopen", "fsmount",
+      "fsconfig", "fspick", "kexec_load", "kexec_file_load", "init_module", "finit_module",
+      "delete_module", "bpf", "perf_event_open", "ptrace", "process_vm_readv",
+      "process_vm_writev", "keyctl", "add_key", "request_key", "reboot", "unshare", "setns",
+      "swapon", "swapoff", "acct", "quotactl", "open_by_handle_at", "userfaultfd"};
+  return names;
+}
+
+namespace {
+
+Result<void> drop_capabilities() {
+  std::uint64_t keep = 0;
+  for (int c : kSandboxKeptCaps) keep |= std::uint64_t{1} << c;
+  for (int cap = 0; cap < 64; ++cap) {
+    if (keep & (std::uint64_t{1} << cap)) continue;
+    if (::prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0) {
+      if (errno == EINVAL) break;  // past the kernel's last capability
+      return sys_error("drop capability " + std::to_string(cap) + " from the bounding set");
+    }
+  }
+  if (::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 && errno != EINVAL)
+    return sys_error("clear ambient capabilities");
+  __user_cap_header_struct hdr{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct data[2]{};
+  for (int i = 0; i < 2; ++i) {
+    auto bits = static_cast<std::uint32_t>(keep >> (32 * i));
+    data[i].effective = data[i].permitted = data[i].inheritable = bits;
+  }
+  if (::syscall(SYS_capset, &hdr, data) != 0) return sys_error("capset");
+  return {};
+}
+
+Result<void> load_seccomp() {
+  scmp_filter_ctx ctx = ::seccomp_init(SCMP_ACT_ALLOW);
+  if (ctx == nullptr) return Error(Exit::os, "seccomp_init failed");
+  ScopeExit release([&] { ::seccomp_release(ctx); });
+  for (const char* name : sandbox_denied_syscalls()) {
+    int nr = ::seccomp_syscall_resolve_name(name);
+    if (nr == __NR_SCMP_ERROR) continue;  // unknown to this libseccomp: nothing to deny
+    int rc = ::seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), nr, 0);
+    if (rc < 0) return sys_error(-rc, std::string("seccomp: deny ") + name);
+  }
+  int rc = ::seccomp_load(ctx);
+  if (rc < 0) return sys_error(-rc, "seccomp: load the filter");
+  return {};
+}
+
+}  // namespace
+
+Result<void> confine_sandbox_process() {
+  FAAS_TRY(drop_capabilities());
+  if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return sys_error("prctl(PR_SET_NO_NEW_PRIVS)");
+  FAAS_TRY(load_seccomp());
+  return {};
+}
+
+}  // namespace faas

@@ -1,0 +1,471 @@
+#include "faas/sandbox_pool.hpp"
+
+#include <time.h>
+
+#include <algorithm>
+#include <chrono>
+
+#include "faas/ipam.hpp"
+#include "faas/netns_pool.hpp"
+#include "faas/sandbox_cgroup.hpp"
+#include "faas/timing.hpp"
+
+namespace faas {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr int kBackoffCapMs = 50;
+constexpr const char* kRowColumns =
+    "id, pool, template, state, start, pid, pid_start, cgroup, control, rootfs, netns, ip, "
+    "holder_pid, holder_start, claimed_at, uses, created_at";
+
+std::int64_t wall_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+void sleep_ms(int ms) {
+  timespec ts{ms / 1000, static_cast<long>(ms % 1000) * 1000000L};
+  while (::nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+  }
+}
+
+std::int64_t as_int(const SqlValue& v) {
+  if (auto* i = std::get_if<std::int64_t>(&v)) return *i;
+  return 0;
+}
+
+std::string as_text(const SqlValue& v) {
+  if (auto* s = std::get_if<std::string>(&v)) return *s;
+  return {};
+}
+
+SandboxRow row_from(const SqlRow& r) {
+  SandboxRow s;
+  s.id = as_text(r[0]);
+  s.pool = as_text(r[1]);
+  s.template_name = as_text(r[2]);
+  s.state = as_text(r[3]);
+  s.start = as_text(r[4]);
+  s.pid = static_cast<pid_t>(as_int(r[5]));
+  s.pid_start = static_cast<std::uint64_t>(as_int(r[6]));
+  s.cgroup = as_text(r[7]);
+  s.control = as_text(r[8]);
+  s.rootfs = as_text(r[9]);
+  s.netns = as_text(r[10]);
+  s.ip = as_text(r[11]);
+  s.holder = Holder{static_cast<pid_t>(as_int(r[12])), static_cast<std::uint64_t>(as_int(r[13]))};
+  s.claimed_at = as_int(r[14]);
+  s.uses = as_int(r[15]);
+  s.created_at = as_int(r[16]);
+  return s;
+}
+
+std::vector<std::string> strings_of(const Json& j, const char* key) {
+  std::vector<std::string> out;
+  if (j.contains(key) && j[key].is_array())
+    for (const auto& v : j[key])
+      if (v.is_string()) out.push_back(v.get<std::string>());
+  return out;
+}
+
+}  // namespace
+
+Json template_json(const SandboxTemplate& t) {
+  Json j = Json::object();
+  j["name"] = t.name;
+  j["backend"] = t.backend;
+  j["rootfs"] = t.rootfs;
+  j["cmd"] = t.cmd;
+  j["env"] = t.env;
+  j["memory"] = t.limits.memory_bytes;
+  j["pids"] = t.limits.pids;
+  j["cpu_weight"] = t.limits.cpu_weight;
+  if (!t.netns_pool.empty()) j["netns_pool"] = t.netns_pool;
+  return j;
+}
+
+Result<SandboxTemplate> template_from_json(const Json& j) {
+  if (!j.is_object()) return Error(Exit::data, "template: not a JSON object");
+  SandboxTemplate t;
+  try {
+    t.name = j.value("name", "");
+    t.backend = j.value("backend", "native");
+    t.rootfs = j.value("rootfs", "");
+    t.cmd = strings_of(j, "cmd");
+    t.env = strings_of(j, "env");
+    t.limits.memory_bytes = j.value("memory", std::uint64_t{0});
+    t.limits.pids = j.value("pids", std::uint64_t{0});
+    t.limits.cpu_weight = j.value("cpu_weight", std::uint64_t{0});
+    t.netns_pool = j.value("netns_pool", "");
+  } catch (const Json::exception& e) {
+    return Error(Exit::data, std::string("template: ") + e.what());
+  }
+  if (t.name.empty()) return Error(Exit::data, "template: no name");
+  if (t.backend != "native") return Error(Exit::data, "template " + t.name + ": backend `" + t.backend + "` is not supported (native)");
+  if (t.rootfs.empty() || t.rootfs.front() != '/') return Error(Exit::data, "template " + t.name + ": rootfs must be an absolute path");
+  if (t.cmd.empty()) return Error(Exit::data, "template " + t.name + ": no cmd");
+  return t;
+}
+
+Json sandbox_json(const SandboxRow& s) {
+  Json j = Json::object();
+  j["id"] = s.id;
+  j["pool"] = s.pool;
+  j["template"] = s.template_name;
+  j["state"] = s.state;
+  j["pid"] = s.pid;
+  j["control"] = s.control;
+  j["rootfs"] = s.rootfs;
+  j["cgroup"] = s.cgroup;
+  j["netns"] = s.netns.empty() ? Json(nullptr) : Json(s.netns);
+  j["ip"] = s.ip.empty() ? Json(nullptr) : Json(s.ip);
+  j["start"] = s.start;
+  j["uses"] = s.uses;
+  return j;
+}
+
+// ---- templates ----
+
+Result<void> SandboxPools::template_add(const SandboxTemplate& t) {
+  std::string spec = template_json(t).dump();
+  auto r = db_.query("INSERT INTO templates (name, backend, spec, created_at) VALUES (?1, ?2, ?3, ?4)",
+                     {t.name, t.backend, spec, wall_ms()});
+  if (!r) {
+    auto existing = db_.query("SELECT 1 FROM templates WHERE name = ?1", {t.name});
+    if (existing && !existing->empty()) return Error(Exit::cant_create, "template " + t.name + ": exists");
+    return std::move(r).error().wrap("template " + t.name);
+  }
+  return {};
+}
+
+Result<SandboxTemplate> SandboxPools::template_get(const std::string& name) {
+  FAAS_TRY_ASSIGN(auto rows, db_.query("SELECT spec FROM templates WHERE name = ?1", {name}));
+  if (rows.empty()) return Error(Exit::no_input, "template " + name + ": not found");
+  Json j = Json::parse(as_text(rows[0][0]), nullptr, false);
+  return template_from_json(j);
+}
+
+Result<std::vector<SandboxTemplate>> SandboxPools::template_list() {
+  FAAS_TRY_ASSIGN(auto rows, db_.query("SELECT spec FROM templates ORDER BY name"));
+  std::vector<SandboxTemplate> out;
+  for (const auto& r : rows) {
+    auto t = template_from_json(Json::parse(as_text(r[0]), nullptr, false));
+    if (t) out.push_back(std::move(*t));
+  }
+  return out;
+}
+
+Result<void> SandboxPools::template_rm(const std::string& name) {
+  Result<void> r = db_.immediate([&]() -> Result<void> {
+    FAAS_TRY_ASSIGN(auto t, db_.query("SELECT 1 FROM templates WHERE name = ?1", {name}));
+    if (t.empty()) return Error(Exit::no_input, "template " + name + ": not found");
+    FAAS_TRY_ASSIGN(auto used, db_.query("SELECT name FROM pools WHERE template = ?1", {name}));
+    if (!used.empty())
+      return Error(Exit::data, "template " + name + ": in use by pool " + as_text(used[0][0]) +
+                                   " (pool rm it first)");
+    FAAS_TRY(db_.query("DELETE FROM templates WHERE name = ?1", {name}));
+    return {};
+  });
+  return r;
+}
+
+// ---- pools ----
+
+Result<std::vector<std::string>> SandboxPools::pool_names() {
+  FAAS_TRY_ASSIGN(auto rows, db_.query("SELECT name FROM pools ORDER BY name"));
+  std::vector<std::string> out;
+  for (const auto& r : rows) out.push_back(as_text(r[0]));
+  return out;
+}
+
+Result<PoolInfo> SandboxPools::pool_info(const std::string& pool) {
+  FAAS_TRY_ASSIGN(auto rows, db_.query("SELECT template, size, hits, misses FROM pools WHERE name = ?1", {pool}));
+  if (rows.empty()) return Error(Exit::unavailable, "pool " + pool + ": not found");
+  PoolInfo p;
+  p.name = pool;
+  p.template_name = as_text(rows[0][0]);
+  p.size = as_int(rows[0][1]);
+  p.hits = as_int(rows[0][2]);
+  p.misses = as_int(rows[0][3]);
+  FAAS_TRY_ASSIGN(auto counts, db_.query("SELECT state, count(*) FROM sandboxes WHERE pool = ?1 GROUP BY state", {pool}));
+  for (const auto& c : counts) {
+    std::string st = as_text(c[0]);
+    std::int64_t n = as_int(c[1]);
+    if (st == "starting") p.starting = n;
+    else if (st == "warm") p.warm = n;
+    else if (st == "claimed") p.claimed = n;
+    else if (st == "destroying") p.destroying = n;
+  }
+  return p;
+}
+
+Result<SandboxRow> SandboxPools::start_one(const SandboxTemplate& t, const std::string& id) {
+  SandboxSpec spec;
+  spec.id = id;
+  spec.rootfs = t.rootfs;
+  spec.cmd = t.cmd;
+  spec.env = t.env;
+  spec.init_binary = init_;
+  spec.run_dir = run_dir_;
+  spec.limits = t.limits;
+  // A namespace of a faas-netns pool: leased by this process while the
+  // sandbox starts, then by the sandbox's init (a dead sandbox's lease is
+  // reclaimed by faas-netns gc as well as by reap here).
+  std::optional<NetnsLease> lease;
+  if (!t.netns_pool.empty()) {
+    NetnsPools np(db_, self_);
+    FAAS_TRY_ASSIGN(lease, np.acquire(t.netns_pool, self_));
+    if (!lease) {
+      (void)db_.query("DELETE FROM sandboxes WHERE id = ?1", {id});
+      return Error(Exit::temp, "netns pool " + t.netns_pool + ": no ready namespace");
+    }
+    spec.netns_path = lease->path();
+  }
+  auto on_cloned = [&](pid_t pid, std::uint64_t start) -> Result<void> {
+    FAAS_TRY(db_.query("UPDATE sandboxes SET pid = ?1, pid_start = ?2, cgroup = ?3, control = ?4, rootfs = ?5, "
+                       "netns = ?6, ip = ?7 WHERE id = ?8",
+                       {std::int64_t{pid}, static_cast<std::int64_t>(start), "faas/" + id,
+                        sandbox_control(run_dir_, id).string(), t.rootfs, lease ? lease->id : std::string(),
+                        lease ? format_ipv4(lease->ip) : std::string(), id}));
+    if (lease)
+      FAAS_TRY(db_.query("UPDATE netns SET holder_pid = ?1, holder_start = ?2 WHERE id = ?3",
+                         {std::int64_t{pid}, static_cast<std::int64_t>(start), lease->id}));
+    return {};
+  };
+  auto sp = spawn_sandbox(spec, on_cloned);
+  if (!sp) {
+    if (lease) (void)release_netns(lease->id);
+    (void)db_.query("DELETE FROM sandboxes WHERE id = ?1", {id});
+    return std::move(sp).error();
+  }
+  FAAS_TRY_ASSIGN(auto row, find(id));
+  if (!row) return Error(Exit::software, "sandbox " + id + ": row vanished while starting");
+  return *row;
+}
+
+Result<void> SandboxPools::release_netns(const std::string& lease_id) {
+  NetnsPools np(db_, self_);
+  FAAS_TRY_ASSIGN(auto l, np.find(lease_id));
+  if (!l) return {};  // gone already (faas-netns gc, pool rm)
+  FAAS_TRY_CTX(np.release(lease_id), "release netns " + lease_id);
+  return {};
+}
+
+Result<std::vector<SandboxRow>> SandboxPools::warm(const std::string& pool, std::optional<std::int64_t> size,
+                                                   const std::string& template_name) {
+  std::vector<std::string> ids;
+  std::string tname;
+  Result<void> reserved = db_.immediate([&]() -> Result<void> {
+    FAAS_TRY_ASSIGN(auto rows, db_.query("SELECT template, size FROM pools WHERE name = ?1", {pool}));
+    std::int64_t want = size.value_or(1);
+    if (rows.empty()) {
+      tname = template_name.empty() ? pool : template_name;
+      FAAS_TRY_ASSIGN(auto t, db_.query("SELECT 1 FROM templates WHERE name = ?1", {tname}));
+      if (t.empty()) return Error(Exit::no_input, "pool " + pool + ": template " + tname + ": not found");
+      FAAS_TRY(db_.query("INSERT INTO pools (name, template, size, created_at) VALUES (?1, ?2, ?3, ?4)",
+                         {pool, tname, want, wall_ms()}));
+    } else {
+      tname = as_text(rows[0][0]);
+      want = size.value_or(as_int(rows[0][1]));
+      if (!template_name.empty() && template_name != tname)
+        return Error(Exit::data, "pool " + pool + ": uses template " + tname + ", not " + template_name);
+      if (size) FAAS_TRY(db_.query("UPDATE pools SET size = ?1 WHERE name = ?2", {want, pool}));
+    }
+    FAAS_TRY_ASSIGN(auto have, db_.query("SELECT count(*) FROM sandboxes WHERE pool = ?1 AND state IN ('warm', 'starting')", {pool}));
+    for (std::int64_t i = as_int(have[0][0]); i < want; ++i) {
+      ids.push_back(new_id());
+      FAAS_TRY(db_.query("INSERT INTO sandboxes (id, pool, template, state, start, holder_pid, holder_start, created_at) "
+                         "VALUES (?1, ?2, ?3, 'starting', 'warm', ?4, ?5, ?6)",
+                         {ids.back(), pool, tname, std::int64_t{self_.pid},
+                          static_cast<std::int64_t>(self_.start_time), wall_ms()}));
+    }
+    return {};
+  });
+  FAAS_TRY(reserved);
+  std::vector<SandboxRow> out;
+  if (ids.empty()) return out;
+  auto t = template_get(tname);
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    Result<SandboxRow> r = t ? start_one(*t, ids[i]) : Result<SandboxRow>(t.error());
+    if (r) {
+      auto u = db_.query("UPDATE sandboxes SET state = 'warm', holder_pid = 0, holder_start = 0 "
+                         "WHERE id = ?1 AND state = 'starting'", {ids[i]});
+      if (u) {
+        r->state = "warm";
+        r->holder = Holder{};
+      } else {
+        r = std::move(u).error();
+      }
+    }
+    if (!r) {
+      for (std::size_t j = i + 1; j < ids.size(); ++j)
+        (void)db_.query("DELETE FROM sandboxes WHERE id = ?1 AND state = 'starting'", {ids[j]});
+      return std::move(r).error().wrap("warm " + pool);
+    }
+    out.push_back(std::move(*r));
+  }
+  return out;
+}
+
+Result<std::size_t> SandboxPools::pool_rm(const std::string& pool) {
+  FAAS_TRY_ASSIGN(auto p, db_.query("SELECT 1 FROM pools WHERE name = ?1", {pool}));
+  FAAS_TRY_ASSIGN(auto rows, list(pool));
+  if (p.empty() && rows.empty()) return Error(Exit::no_input, "pool " + pool + ": not found");
+  std::size_t n = 0;
+  for (const auto& r : rows) {
+    FAAS_TRY_CTX(destroy(r.id), "pool rm " + pool);
+    ++n;
+  }
+  FAAS_TRY(db_.query("DELETE FROM pools WHERE name = ?1", {pool}));
+  return n;
+}
+
+// ---- sandboxes ----
+
+Result<std::optional<SandboxRow>> SandboxPools::find(const std::string& id) {
+  FAAS_TRY_ASSIGN(auto rows, db_.query(std::string("SELECT ") + kRowColumns + " FROM sandboxes WHERE id = ?1", {id}));
+  if (rows.empty()) return std::optional<SandboxRow>{};
+  return std::optional<SandboxRow>{row_from(rows[0])};
+}
+
+Result<std::vector<SandboxRow>> SandboxPools::list(const std::string& pool) {
+  std::string sql = std::string("SELECT ") + kRowColumns + " FROM sandboxes";
+  std::vector<SqlValue> params;
+  if (!pool.empty()) {
+    sql += " WHERE pool = ?1";
+    params.emplace_back(pool);
+  }
+  sql += " ORDER BY pool, created_at, id";
+  FAAS_TRY_ASSIGN(auto rows, db_.query(sql, params));
+  std::vector<SandboxRow> out;
+  for (const auto& r : rows) out.push_back(row_from(r));
+  return out;
+}
+
+Result<SandboxRow> SandboxPools::acquire(const std::string& pool, std::chrono::milliseconds wait, bool cold,
+                                         const Holder& holder) {
+  FAAS_TRY_ASSIGN(auto p, db_.query("SELECT template FROM pools WHERE name = ?1", {pool}));
+  if (p.empty()) return Error(Exit::unavailable, "pool " + pool + ": not found");
+  std::uint64_t deadline = now_ns() + static_cast<std::uint64_t>(wait.count()) * 1000000ULL;
+  int backoff = 1;
+  for (;;) {
+    FAAS_TRY_ASSIGN(auto id, db_.claim("sandboxes", "pool = ?1 AND state = 'warm'", {pool}, "claimed", holder));
+    if (id) {
+      FAAS_TRY_ASSIGN(auto row, find(*id));
+      if (!row) continue;
+      if (!sandbox_alive(row->pid, row->pid_start)) {
+        // Never hand out a dead sandbox: clean it up and claim another.
+        (void)finish_destroy(*row);
+        continue;
+      }
+      Result<void> counted = db_.immediate([&]() -> Result<void> {
+        FAAS_TRY(db_.query("UPDATE sandboxes SET uses = uses + 1, start = 'warm' WHERE id = ?1", {*id}));
+        FAAS_TRY(db_.query("UPDATE pools SET hits = hits + 1 WHERE name = ?1", {pool}));
+        return {};
+      });
+      FAAS_TRY(counted);
+      row->uses += 1;
+      row->start = "warm";
+      return *row;
+    }
+    if (now_ns() < deadline) {
+      sleep_ms(backoff);
+      backoff = std::min(backoff * 2, kBackoffCapMs);
+      continue;
+    }
+    FAAS_TRY(db_.query("UPDATE pools SET misses = misses + 1 WHERE name = ?1", {pool}));
+    if (!cold) return Error(Exit::temp, "pool " + pool + ": no warm sandbox (warm it, --wait, or --cold)");
+    std::string tname = as_text(p[0][0]), nid = new_id();
+    FAAS_TRY_ASSIGN(auto t, template_get(tname));
+    FAAS_TRY(db_.query("INSERT INTO sandboxes (id, pool, template, state, start, holder_pid, holder_start, created_at) "
+                       "VALUES (?1, ?2, ?3, 'starting', 'cold', ?4, ?5, ?6)",
+                       {nid, pool, tname, std::int64_t{self_.pid}, static_cast<std::int64_t>(self_.start_time), wall_ms()}));
+    FAAS_TRY_ASSIGN(auto row, start_one(t, nid));
+    FAAS_TRY(db_.query("UPDATE sandboxes SET state = 'claimed', holder_pid = ?1, holder_start = ?2, claimed_at = ?3, "
+                       "uses = 1 WHERE id = ?4",
+                       {std::int64_t{holder.pid}, static_cast<std::int64_t>(holder.start_time), wall_ms(), nid}));
+    row.state = "claimed";
+    row.holder = holder;
+    row.uses = 1;
+    return row;
+  }
+}
+
+Result<bool> SandboxPools::claim_for_destroy(const std::string& id, const std::string& from_state) {
+  FAAS_TRY_ASSIGN(auto got, db_.claim("sandboxes", "id = ?1 AND state = ?2", {id, from_state}, "destroying", self_));
+  return got.has_value();
+}
+
+Result<void> SandboxPools::finish_destroy(const SandboxRow& row) {
+  FAAS_TRY(destroy_sandbox(run_dir_, row.id, row.pid, row.pid_start));
+  if (!row.netns.empty()) FAAS_TRY_CTX(release_netns(row.netns), "sandbox " + row.id);
+  FAAS_TRY(db_.query("DELETE FROM sandboxes WHERE id = ?1", {row.id}));
+  return {};
+}
+
+Result<void> SandboxPools::destroy(const std::string& id) {
+  for (int tries = 0; tries < 5; ++tries) {
+    FAAS_TRY_ASSIGN(auto row, find(id));
+    if (!row) return Error(Exit::no_input, "sandbox " + id + ": not in state");
+    FAAS_TRY_ASSIGN(bool got, claim_for_destroy(id, row->state));
+    if (got) return finish_destroy(*row);
+  }
+  return Error(Exit::temp, "sandbox " + id + ": its state keeps changing");
+}
+
+Result<SandboxRow> SandboxPools::release(const std::string& id, bool force_destroy) {
+  FAAS_TRY_ASSIGN(auto row, find(id));
+  if (!row) return Error(Exit::no_input, "sandbox " + id + ": not in state");
+  if (row->state != "claimed")
+    return Error(Exit::data, "sandbox " + id + ": not claimed (state " + row->state + ")");
+  bool clean = !force_destroy && sandbox_alive(row->pid, row->pid_start);
+  if (clean) {
+    auto procs = SandboxCgroup::find(id).procs();
+    clean = procs && *procs == 1;
+  }
+  if (clean) {
+    std::error_code ec;
+    clean = fs::is_empty(sandbox_dir(run_dir_, id) / "invocations", ec) && !ec;
+  }
+  if (clean) {
+    auto info = pool_info(row->pool);
+    clean = info && info->warm < info->size;  // a full pool keeps its size
+  }
+  if (clean) {
+    FAAS_TRY_ASSIGN(auto changed, db_.query("UPDATE sandboxes SET state = 'warm', holder_pid = 0, holder_start = 0, "
+                                            "claimed_at = 0 WHERE id = ?1 AND state = 'claimed' RETURNING id", {id}));
+    if (!changed.empty()) {
+      row->state = "warm";
+      return *row;
+    }
+  }
+  FAAS_TRY(destroy(id));
+  row->state = "destroyed";
+  return *row;
+}
+
+Result<std::vector<std::string>> SandboxPools::reap() {
+  FAAS_TRY_ASSIGN(auto rows, list());
+  std::vector<std::string> out;
+  for (const auto& r : rows) {
+    bool dead = false;
+    if (r.state == "warm") dead = !sandbox_alive(r.pid, r.pid_start);
+    else if (r.state == "claimed") dead = !sandbox_alive(r.pid, r.pid_start) || !holder_alive(r.holder);
+    else if (r.state == "starting" || r.state == "destroying") dead = !holder_alive(r.holder);
+    if (!dead) continue;
+    FAAS_TRY_ASSIGN(auto got, db_.claim("sandboxes", "id = ?1 AND state = ?2 AND holder_pid = ?3 AND holder_start = ?4",
+                                        {r.id, r.state, std::int64_t{r.holder.pid},
+                                         static_cast<std::int64_t>(r.holder.start_time)},
+                                        "destroying", self_));
+    if (!got) continue;
+    FAAS_TRY_CTX(finish_destroy(r), "reap");
+    out.push_back(r.id);
+  }
+  return out;
+}
+
+}  // namespace faas

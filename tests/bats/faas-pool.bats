@@ -1,0 +1,446 @@
+#!/usr/bin/env bats
+# faas-pool and faas-invoke with real sandboxes: a busybox-static rootfs with
+# the C handler, built per test under the test's temp dir. Teardown removes
+# every sandbox the test's state knows (pool rm), then, should that fail,
+# whatever a sandbox of this test could have left: its faas-init, the shared
+# invocations mount under the run dir and its cgroups.
+
+load helpers/common
+
+: "${FAAS_POOL:=$FAAS_BIN_DIR/faas-pool}"
+: "${FAAS_INVOKE:=$FAAS_BIN_DIR/faas-invoke}"
+
+setup() {
+	faas_setup
+	requires root pidns mntns netns busybox jq sqlite3 memcg
+	ROOTFS=$FAAS_TMP/rootfs
+	make_rootfs "$ROOTFS"
+	faas_on_teardown cleanup_sandboxes
+}
+
+teardown() { faas_teardown; }
+
+# A minimal rootfs: busybox-static and its applets, the C handler, and the
+# mount points a sandbox needs.
+make_rootfs() {
+	local r=$1 a
+	mkdir -p "$r"/bin "$r"/dev "$r"/proc "$r"/run "$r"/tmp "$r"/etc
+	cp "$(command -v busybox)" "$r"/bin/busybox
+	for a in sh cat ls mount umount unshare grep head tr wc touch echo printf sleep kill id dd; do
+		ln -s busybox "$r/bin/$a"
+	done
+	cp "$FAAS_EXAMPLES_BIN/hello-c" "$r"/hello-c
+}
+
+# The sandboxes of this test's state: pool rm, then by hand what is left.
+cleanup_sandboxes() {
+	local db=$FAAS_STATE_DIR/state.db pools id pid d
+	if [ -f "$db" ]; then
+		pools=$(sqlite3 "$db" "SELECT name FROM pools" 2>/dev/null) || true
+		[ -n "$pools" ] && "$FAAS_POOL" pool rm $pools >/dev/null 2>&1
+		sqlite3 "$db" "SELECT id, pid FROM sandboxes" 2>/dev/null | while IFS='|' read -r id pid; do
+			[ "$pid" -gt 1 ] 2>/dev/null && [ "$(cat /proc/"$pid"/comm 2>/dev/null)" = faas-init ] &&
+				kill -KILL "$pid" 2>/dev/null
+		done
+	fi
+	for d in "$FAAS_RUN_DIR"/sandboxes/*; do
+		[ -d "$d" ] || continue
+		id=${d##*/}
+		mountpoint -q "$d/invocations" 2>/dev/null && umount -l "$d/invocations"
+		for c in /sys/fs/cgroup/*/faas/"$id" /sys/fs/cgroup/faas/"$id"; do
+			[ -d "$c" ] && retry 20 0.1 rmdir "$c"
+		done
+	done
+	return 0
+}
+
+pool() { "$FAAS_POOL" "$@"; }
+
+add_hello() { pool template add "${1:-hello}" --rootfs "$ROOTFS" --cmd /hello-c >/dev/null; }
+
+# A handler that answers with what it sees from inside the sandbox.
+add_probe() {
+	cat >"$ROOTFS/probe.sh" <<'SH'
+fd=$FAAS_CLIENT_FD
+while read -r line <&$fd; do [ "$line" = "$(printf '\r')" ] && break; done
+exec >&$fd 2>&1
+printf 'HTTP/1.0 200 OK\r\n\r\n'
+echo "pid1=$(cat /proc/1/comm)"
+ls -d /proc/[0-9]* >/tmp/procs
+echo "procs=$(wc -l </tmp/procs)"
+grep -E '^(NoNewPrivs|CapEff|Seccomp):' /proc/self/status
+touch /written 2>/dev/null && echo root=rw || echo root=ro
+mount -t tmpfs none /tmp 2>/dev/null && echo mount=ok || echo mount=denied
+unshare -m true 2>/dev/null && echo unshare=ok || echo unshare=denied
+cat /proc/1/cmdline >/dev/null && echo cmdline=ok
+echo "hostname=$(cat /proc/sys/kernel/hostname)"
+echo "netdevs=$(grep -c : /proc/net/dev)"
+echo "keys=$(wc -c </proc/keys)"
+echo "sysrw=$(touch /proc/sys/kernel/hostname 2>/dev/null && echo yes || echo no)"
+SH
+	pool template add probe --rootfs "$ROOTFS" --cmd /bin/sh /probe.sh --memory 64M --pids 64 >/dev/null
+}
+
+# Every process, mount, cgroup and row of this test is gone.
+assert_nothing_left() {
+	local pids=$1 p
+	! grep -q " $FAAS_TMP" /proc/self/mountinfo || { grep " $FAAS_TMP" /proc/self/mountinfo >&2; return 1; }
+	for p in $pids; do
+		retry 50 0.1 bash -c "! kill -0 $p 2>/dev/null"
+	done
+	[ "$(sqlite3 "$FAAS_STATE_DIR/state.db" 'SELECT count(*) FROM sandboxes')" -eq 0 ]
+	[ -z "$(ls "$FAAS_RUN_DIR"/sandboxes 2>/dev/null)" ]
+	for p in $IDS; do
+		! ls -d /sys/fs/cgroup/*/faas/"$p" /sys/fs/cgroup/faas/"$p" 2>/dev/null
+	done
+}
+
+@test "template add, ls, show and rm; bad templates are refused" {
+	run_faas pool template add hello --rootfs "$ROOTFS" --cmd /hello-c --env A=1 --memory 32M --pids 16
+	[ "$status" -eq 0 ]
+	assert_json_lines '.template.name == "hello" and .template.backend == "native" and .template.memory == 33554432 and .template.cmd == ["/hello-c"]'
+	run_faas pool template add hello --rootfs "$ROOTFS" --cmd /hello-c
+	[ "$status" -eq 73 ]
+	run_faas pool template ls --json
+	assert_json_lines '.template.name == "hello"'
+	run_faas pool template show hello
+	assert_json_lines '.template.env == ["A=1"]'
+	run_faas pool template show nope
+	[ "$status" -eq 66 ]
+	mkdir "$FAAS_TMP/bare"
+	run_faas pool template add bare --rootfs "$FAAS_TMP/bare" --cmd /x
+	[ "$status" -eq 65 ]
+	[[ "$stderr" == *"no /dev directory"* ]]
+	run_faas pool template add nocmd --rootfs "$ROOTFS"
+	[ "$status" -eq 64 ]
+	run_faas pool warm hello --size 0
+	[ "$status" -eq 0 ]
+	run_faas pool template rm hello
+	[ "$status" -eq 65 ]
+	run_faas pool pool rm hello
+	[ "$status" -eq 0 ]
+	run_faas pool template rm hello
+	[ "$status" -eq 0 ]
+	run_faas pool template ls --json
+	[ -z "$output" ]
+}
+
+@test "warm, acquire | faas-invoke --http GET / answers 200 from the C handler, release recycles" {
+	add_hello
+	run_faas pool warm hello --size 2
+	[ "$status" -eq 0 ]
+	assert_json_lines '.pool.warm == 2 and .pool.started == 2'
+	# Idempotent: a second warm starts nothing.
+	run_faas pool warm hello
+	assert_json_lines '.pool.warm == 2 and .pool.started == 0'
+	run_faas bash -c "'$FAAS_POOL' acquire hello | '$FAAS_INVOKE' --http GET /"
+	[ "$status" -eq 0 ]
+	assert_json_lines '.sandbox.start == "warm" and .invoke.status == 200 and .invoke.handler_exit == 0 and (.invoke.body | test("hello")) and .invoke.bytes > 0 and .timing["pool.acquire"] > 0'
+	id=$(jq -r .sandbox.id <<<"$output")
+	run_faas pool status --json
+	assert_json_lines '.pool.warm == 1 and .pool.claimed == 1 and .pool.hits == 1'
+	run_faas pool release "$id"
+	[ "$status" -eq 0 ]
+	assert_json_lines '.sandbox.state == "warm"'
+	# The recycled sandbox serves again; --release in the pipeline.
+	run_faas bash -c "'$FAAS_POOL' acquire hello | '$FAAS_INVOKE' --http POST /x --data hi -H 'X-A: b' --release"
+	[ "$status" -eq 0 ]
+	assert_json_lines '.invoke.status == 200 and .sandbox.state == "warm"'
+	run_faas pool status --json
+	assert_json_lines '.pool.warm == 2 and .pool.claimed == 0'
+	# A record on stdin releases too; unknown IDs and records without an id are refused.
+	run_faas bash -c "'$FAAS_POOL' acquire hello | '$FAAS_POOL' release --destroy"
+	[ "$status" -eq 0 ]
+	assert_json_lines '.sandbox.state == "destroyed"'
+	run_faas pool release 000000000000
+	[ "$status" -eq 66 ]
+	run_faas bash -c "echo '{\"v\":1}' | '$FAAS_POOL' release"
+	[ "$status" -eq 65 ]
+	[[ "$stderr" == *"line 1"* ]]
+}
+
+@test "an empty pool: 75 at once, --wait gives up, --cold starts one; a missing pool is 69" {
+	add_hello
+	run_faas pool warm hello --size 0
+	run_faas pool acquire hello
+	[ "$status" -eq 75 ]
+	run_faas pool acquire hello --wait 100ms
+	[ "$status" -eq 75 ]
+	run_faas pool acquire nope
+	[ "$status" -eq 69 ]
+	run_faas bash -c "'$FAAS_POOL' acquire hello --cold | '$FAAS_INVOKE' --http GET / --release"
+	[ "$status" -eq 0 ]
+	assert_json_lines '.sandbox.start == "cold" and .invoke.start == "cold" and .invoke.status == 200'
+	# The pool's size is 0: the cold sandbox is destroyed on release.
+	assert_json_lines '.sandbox.state == "destroyed"'
+	run_faas pool status --json
+	assert_json_lines '.pool.misses >= 2 and .pool.warm == 0 and .pool.claimed == 0'
+}
+
+@test "inside a sandbox: pid 1 is faas-init, host invisible, read-only root, no mount or unshare, documented caps" {
+	add_probe
+	run_faas pool warm probe --size 1
+	run_faas bash -c "'$FAAS_POOL' acquire probe | '$FAAS_INVOKE' --http GET / --release"
+	[ "$status" -eq 0 ]
+	body=$(jq -r .invoke.body <<<"$output")
+	echo "$body" >&2
+	grep -qx 'pid1=faas-init' <<<"$body"
+	# faas-init, the shell (and its ls, unless busybox runs it in-process): no host process.
+	[ "$(sed -n 's/^procs=//p' <<<"$body")" -le 3 ]
+	# A new network namespace: only lo.
+	grep -qx 'netdevs=1' <<<"$body"
+	grep -qx 'NoNewPrivs:.1' <<<"$(tr '\t' . <<<"$body")"
+	grep -qx 'CapEff:.0000000000040000' <<<"$(tr '\t' . <<<"$body")"
+	grep -qx 'Seccomp:.2' <<<"$(tr '\t' . <<<"$body")"
+	grep -qx 'root=ro' <<<"$body"
+	grep -qx 'mount=denied' <<<"$body"
+	grep -qx 'unshare=denied' <<<"$body"
+	grep -qx 'keys=0' <<<"$body"
+	grep -qx 'sysrw=no' <<<"$body"
+	grep -q '^hostname=faas-' <<<"$body"
+	[ ! -e "$ROOTFS/written" ]
+	# The limits are in the sandbox's cgroup.
+	id=$(sqlite3 "$FAAS_STATE_DIR/state.db" 'SELECT id FROM sandboxes')
+	[ "$(cat /sys/fs/cgroup/pids/faas/"$id"/pids.max 2>/dev/null || cat /sys/fs/cgroup/faas/"$id"/pids.max)" = 64 ]
+}
+
+@test "64 concurrent acquires on a pool of 64 get 64 distinct sandboxes" {
+	add_hello
+	run_faas pool warm hello --size 64
+	[ "$status" -eq 0 ]
+	assert_json_lines '.pool.warm == 64'
+	out=$FAAS_TMP/acquired
+	mkdir "$out"
+	for i in $(seq 64); do
+		"$FAAS_POOL" acquire hello >"$out/$i" 2>"$out/$i.err" &
+	done
+	wait
+	cat "$out"/*.err >&2
+	[ "$(cat "$out"/[0-9]* | jq -r .sandbox.id | sort -u | wc -l)" -eq 64 ]
+	[ "$(cat "$out"/[0-9]* | wc -l)" -eq 64 ]
+	run_faas pool acquire hello
+	[ "$status" -eq 75 ]
+	run_faas pool status --json
+	assert_json_lines '.pool.claimed == 64 and .pool.warm == 0 and .pool.hits == 64'
+	IDS=$(sqlite3 "$FAAS_STATE_DIR/state.db" 'SELECT id FROM sandboxes')
+	pids=$(sqlite3 "$FAAS_STATE_DIR/state.db" 'SELECT pid FROM sandboxes')
+	run_faas pool pool rm hello
+	[ "$status" -eq 0 ]
+	assert_nothing_left "$pids"
+}
+
+@test "a pool of 8 and 24 pipelines with --wait: every one is served in turn" {
+	add_hello
+	run_faas pool warm hello --size 8
+	[ "$status" -eq 0 ]
+	out=$FAAS_TMP/served
+	mkdir "$out"
+	for i in $(seq 24); do
+		bash -c "'$FAAS_POOL' acquire hello --wait 30s | '$FAAS_INVOKE' --http GET / --release" >"$out/$i" 2>"$out/$i.err" &
+	done
+	wait
+	cat "$out"/*.err >&2
+	[ "$(cat "$out"/[0-9]* | jq -r 'select(.invoke.status == 200) | .invoke.request_id' | sort -u | wc -l)" -eq 24 ]
+	# Only the pool's 8 sandboxes served them, each recycled.
+	[ "$(cat "$out"/[0-9]* | jq -r .sandbox.id | sort -u | wc -l)" -le 8 ]
+	run_faas pool status --json
+	assert_json_lines '.pool.warm == 8 and .pool.claimed == 0 and .pool.hits == 24'
+}
+
+@test "kill -9 of a sandbox's init: acquire never hands it out, reap cleans it; pool rm leaves nothing" {
+	add_hello
+	run_faas pool warm hello --size 2
+	IDS=$(sqlite3 "$FAAS_STATE_DIR/state.db" 'SELECT id FROM sandboxes ORDER BY rowid')
+	pids=$(sqlite3 "$FAAS_STATE_DIR/state.db" 'SELECT pid FROM sandboxes ORDER BY rowid')
+	first=$(head -1 <<<"$pids")
+	kill -KILL "$first"
+	retry 50 0.1 bash -c "! grep -q '^State:.*[RS]' /proc/$first/status 2>/dev/null"
+	run_faas pool acquire hello
+	[ "$status" -eq 0 ]
+	assert_json_lines ".sandbox.pid != $first"
+	# The dead one was cleaned on the way; kill the claimed one and its holder is gone too.
+	second=$(jq -r .sandbox.pid <<<"$output")
+	kill -KILL "$second"
+	run_faas pool reap
+	[ "$status" -eq 0 ]
+	assert_json_lines '.sandbox.state == "reaped"'
+	run_faas pool ls --json
+	[ -z "$output" ]
+	run_faas pool warm hello
+	assert_json_lines '.pool.warm == 2'
+	IDS="$IDS $(sqlite3 "$FAAS_STATE_DIR/state.db" 'SELECT id FROM sandboxes')"
+	pids="$pids $(sqlite3 "$FAAS_STATE_DIR/state.db" 'SELECT pid FROM sandboxes')"
+	run_faas pool pool rm hello
+	[ "$status" -eq 0 ]
+	assert_nothing_left "$pids"
+}
+
+@test "a claimed sandbox whose holder died is reaped" {
+	add_hello
+	run_faas pool warm hello --size 1
+	sleep 1000 &
+	holder=$!
+	faas_track_pid "$holder"
+	run_faas pool acquire hello --holder "$holder"
+	[ "$status" -eq 0 ]
+	run_faas pool reap
+	[ -z "$output" ]
+	kill -KILL "$holder"
+	wait "$holder" 2>/dev/null || true
+	run_faas pool reap
+	assert_json_lines '.sandbox.state == "reaped"'
+}
+
+@test "faas-invoke: a dead sandbox is 75, a malformed response 65; both are destroyed, not recycled" {
+	add_hello
+	printf '#!/bin/sh\nread -r l <&$FAAS_CLIENT_FD\necho garbage >&$FAAS_CLIENT_FD\n' >"$ROOTFS/bad.sh"
+	pool template add bad --rootfs "$ROOTFS" --cmd /bin/sh /bad.sh >/dev/null
+	run_faas pool warm hello --size 1
+	run_faas pool warm bad --size 1
+	run_faas pool acquire hello
+	rec=$output
+	kill -KILL "$(jq -r .sandbox.pid <<<"$rec")"
+	retry 50 0.1 bash -c "! '$FAAS_POOL' ls --json | jq -e 'select(.sandbox.alive)' >/dev/null"
+	run_faas bash -c "echo '$rec' | '$FAAS_INVOKE' --http GET /"
+	[ "$status" -eq 75 ]
+	[[ "$stderr" == *"sandbox "* ]]
+	run_faas bash -c "'$FAAS_POOL' acquire bad | '$FAAS_INVOKE' --http GET /"
+	[ "$status" -eq 65 ]
+	[[ "$stderr" == *"malformed response"* ]]
+	run_faas pool ls --json
+	[ -z "$output" ]
+	# Records without an id, and IDs not in state, are refused.
+	run_faas bash -c "echo '{\"sandbox\":{}}' | '$FAAS_INVOKE' --http GET /"
+	[ "$status" -eq 65 ]
+	[[ "$stderr" == *"line 1"* ]]
+	run_faas bash -c "echo '{\"sandbox\":{\"id\":\"ffffffffffff\",\"control\":\"/x\"}}' | '$FAAS_INVOKE' --http GET /"
+	[ "$status" -eq 66 ]
+	run_faas "$FAAS_INVOKE" --http GET nopath </dev/null
+	[ "$status" -eq 64 ]
+}
+
+@test "a handler past its deadline: 75 and the sandbox is destroyed" {
+	printf '#!/bin/sh\nsleep 30\n' >"$ROOTFS/slow.sh"
+	pool template add slow --rootfs "$ROOTFS" --cmd /bin/sh /slow.sh >/dev/null
+	run_faas pool warm slow --size 1
+	run_faas bash -c "'$FAAS_POOL' acquire slow | '$FAAS_INVOKE' --http GET / --deadline 300ms"
+	[ "$status" -eq 75 ]
+	[[ "$stderr" == *"deadline"* ]]
+	run_faas pool ls --json
+	[ -z "$output" ]
+}
+
+@test "limits: past the memory limit a process dies inside, a fork bomb stops at the pids limit" {
+	cat >"$ROOTFS/limits.sh" <<'SH'
+fd=$FAAS_CLIENT_FD
+while read -r line <&$fd; do [ "$line" = "$(printf '\r')" ] && break; done
+exec >&$fd 2>/dev/null
+printf 'HTTP/1.0 200 OK\r\n\r\n'
+dd if=/dev/zero of=/dev/null bs=96M count=1
+echo "dd=$?"
+(for i in $(seq 40); do sleep 5 </dev/null >/dev/null 2>&1 & done)
+echo "bomb=$?"
+SH
+	ln -s busybox "$ROOTFS/bin/seq"
+	pool template add limits --rootfs "$ROOTFS" --cmd /bin/sh /limits.sh --memory 32M --pids 16 >/dev/null
+	run_faas pool warm limits --size 1
+	pid=$(sqlite3 "$FAAS_STATE_DIR/state.db" 'SELECT pid FROM sandboxes')
+	run_faas bash -c "'$FAAS_POOL' acquire limits | '$FAAS_INVOKE' --http GET /"
+	[ "$status" -eq 0 ]
+	body=$(jq -r .invoke.body <<<"$output")
+	echo "$body" >&2
+	# dd was killed (SIGKILL by the OOM killer), the shell that ran it was not.
+	grep -qx 'dd=137' <<<"$body"
+	# The fork bomb's subshell failed at the pids limit; the cgroup counted it.
+	grep -qx 'bomb=[1-9][0-9]*' <<<"$body"
+	id=$(sqlite3 "$FAAS_STATE_DIR/state.db" 'SELECT id FROM sandboxes')
+	cg=/sys/fs/cgroup/pids/faas/$id
+	[ -d "$cg" ] || cg=/sys/fs/cgroup/faas/$id
+	[ "$(cat "$cg/pids.current")" -le 16 ]
+	[ "$(awk '$1 == "max" {print $2}' "$cg/pids.events")" -gt 0 ]
+	# The sandbox's init survived both.
+	kill -0 "$pid"
+}
+
+@test "kill -9 of warm mid-way: reap removes the half-started sandboxes, warm restores the pool" {
+	add_hello
+	"$FAAS_POOL" warm hello --size 16 >/dev/null 2>&1 &
+	warm=$!
+	faas_track_pid "$warm"
+	retry 100 0.05 bash -c "[ \$(sqlite3 '$FAAS_STATE_DIR/state.db' \"SELECT count(*) FROM sandboxes WHERE state = 'warm'\" 2>/dev/null || echo 0) -ge 2 ]"
+	kill -KILL "$warm"
+	wait "$warm" 2>/dev/null || true
+	run_faas pool reap
+	[ "$status" -eq 0 ]
+	run_faas pool ls --json
+	if [ -n "$output" ]; then assert_json_lines '.sandbox.state == "warm" and .sandbox.alive'; fi
+	run_faas pool warm hello
+	assert_json_lines '.pool.warm == 16 and .pool.starting == 0'
+	IDS=$(sqlite3 "$FAAS_STATE_DIR/state.db" 'SELECT id FROM sandboxes')
+	pids=$(sqlite3 "$FAAS_STATE_DIR/state.db" 'SELECT pid FROM sandboxes')
+	run_faas pool pool rm hello
+	assert_nothing_left "$pids"
+}
+
+@test "--netns-pool: the sandbox joins a faas-netns namespace, released back on pool rm" {
+	requires ip
+	: "${FAAS_NETNS:=$FAAS_BIN_DIR/faas-netns}"
+	np=sb$$
+	faas_on_teardown "'$FAAS_NETNS' pool rm $np >/dev/null 2>&1"
+	run_faas "$FAAS_NETNS" pool create "$np" --size 1 --subnet "10.$((150 + BATS_TEST_NUMBER)).$(($$ % 250)).0/24"
+	[ "$status" -eq 0 ]
+	cat >"$ROOTFS/net.sh" <<'SH'
+fd=$FAAS_CLIENT_FD
+while read -r line <&$fd; do [ "$line" = "$(printf '\r')" ] && break; done
+exec >&$fd 2>&1
+printf 'HTTP/1.0 200 OK\r\n\r\n'
+grep -c : /proc/net/dev
+SH
+	pool template add net --rootfs "$ROOTFS" --cmd /bin/sh /net.sh --netns-pool "$np" >/dev/null
+	run_faas pool warm net --size 1
+	[ "$status" -eq 0 ]
+	run_faas bash -c "'$FAAS_NETNS' ls --json"
+	assert_json_lines '.netns.state == "leased"'
+	run_faas bash -c "'$FAAS_POOL' acquire net | '$FAAS_INVOKE' --http GET /"
+	[ "$status" -eq 0 ]
+	# lo and the pool's veth end.
+	assert_json_lines '.invoke.body == "2\n" and (.sandbox.ip | test("^10\\.")) and (.sandbox.netns | length) > 0'
+	# The pool has one namespace, leased: a second sandbox cannot start.
+	run_faas pool acquire net --cold
+	[ "$status" -eq 75 ]
+	[[ "$stderr" == *"no ready namespace"* ]]
+	run_faas pool pool rm net
+	[ "$status" -eq 0 ]
+	run_faas bash -c "'$FAAS_NETNS' ls --json"
+	assert_json_lines '.netns.state == "ready"'
+}
+
+@test "with a faas-fork --overlay fork: the handler runs in it, its writes reach neither the template nor the next invocation" {
+	requires overlay
+	: "${FAAS_FORK:=$FAAS_BIN_DIR/faas-fork}"
+	cat >"$ROOTFS/w.sh" <<'SH'
+fd=$FAAS_CLIENT_FD
+while read -r line <&$fd; do [ "$line" = "$(printf '\r')" ] && break; done
+exec >&$fd 2>&1
+printf 'HTTP/1.0 200 OK\r\n\r\n'
+[ -e /marker ] && echo seen || echo fresh
+touch /marker && echo wrote
+SH
+	pool template add w --rootfs "$ROOTFS" --cmd /bin/sh /w.sh >/dev/null
+	run_faas pool warm w --size 1
+	for i in 1 2; do
+		rec=$("$FAAS_POOL" acquire w)
+		fork=$("$FAAS_FORK" --overlay --base "$ROOTFS")
+		faas_on_teardown "echo '$fork' | '$FAAS_FORK' rm >/dev/null 2>&1"
+		run_faas bash -c "jq -c -s '.[0] + {fork: .[1].fork}' <(echo '$rec') <(echo '$fork') | '$FAAS_INVOKE' --http GET / --release"
+		[ "$status" -eq 0 ]
+		assert_json_lines '.invoke.body == "fresh\nwrote\n" and (.invoke.root | startswith("/run/faas-invocations/")) and .sandbox.state == "warm"'
+		# Unbound again after the invocation.
+		[ -z "$(ls "$FAAS_RUN_DIR"/sandboxes/*/invocations)" ]
+		echo "$fork" | "$FAAS_FORK" rm >/dev/null
+	done
+	[ ! -e "$ROOTFS/marker" ]
+	# A fork that is not in state is refused, and the sandbox destroyed.
+	run_faas bash -c "'$FAAS_POOL' acquire w | jq -c '. + {fork: {id: \"aaaaaaaaaaaa\", merged: \"/\"}}' | '$FAAS_INVOKE' --http GET /"
+	[ "$status" -eq 66 ]
+}
