@@ -9,6 +9,7 @@ load helpers/common
 
 : "${FAAS_POOL:=$FAAS_BIN_DIR/faas-pool}"
 : "${FAAS_INVOKE:=$FAAS_BIN_DIR/faas-invoke}"
+: "${FAAS_FORK:=$FAAS_BIN_DIR/faas-fork}"
 
 setup() {
 	faas_setup
@@ -50,6 +51,10 @@ cleanup_sandboxes() {
 		for c in /sys/fs/cgroup/*/faas/"$id" /sys/fs/cgroup/faas/"$id"; do
 			[ -d "$c" ] && retry 20 0.1 rmdir "$c"
 		done
+	done
+	# Forks made in this test's state dir that pool rm could not remove.
+	for d in "$FAAS_STATE_DIR"/forks/*/merged "$FAAS_STATE_DIR"/forks/*/rw; do
+		mountpoint -q "$d" 2>/dev/null && umount -l "$d"
 	done
 	return 0
 }
@@ -415,9 +420,9 @@ SH
 	assert_json_lines '.netns.state == "ready"'
 }
 
-@test "with a faas-fork --overlay fork: the handler runs in it, its writes reach neither the template nor the next invocation" {
-	requires overlay
-	: "${FAAS_FORK:=$FAAS_BIN_DIR/faas-fork}"
+# A handler that says whether an earlier invocation's write is visible, then
+# writes to its root.
+add_writer() {
 	cat >"$ROOTFS/w.sh" <<'SH'
 fd=$FAAS_CLIENT_FD
 while read -r line <&$fd; do [ "$line" = "$(printf '\r')" ] && break; done
@@ -427,20 +432,187 @@ printf 'HTTP/1.0 200 OK\r\n\r\n'
 touch /marker && echo wrote
 SH
 	pool template add w --rootfs "$ROOTFS" --cmd /bin/sh /w.sh >/dev/null
+}
+
+# No fork is mounted or recorded in this test's state any more.
+assert_no_forks() {
+	! grep -q " $FAAS_STATE_DIR/forks/" /proc/self/mountinfo || { grep " $FAAS_STATE_DIR/forks/" /proc/self/mountinfo >&2; return 1; }
+	[ "$(sqlite3 "$FAAS_STATE_DIR/state.db" 'SELECT count(*) FROM forks')" -eq 0 ]
+	[ -z "$(ls "$FAAS_STATE_DIR/forks" 2>/dev/null)" ]
+	[ -z "$(find "$FAAS_RUN_DIR"/sandboxes/*/invocations -mindepth 1 2>/dev/null)" ]
+}
+
+@test "pipeline: faas-pool acquire | faas-fork --overlay | faas-invoke --http GET / answers 200 from the fork" {
+	requires overlay
+	add_hello
+	run_faas pool warm hello --size 1
+	[ "$status" -eq 0 ]
+	run_faas bash -c "'$FAAS_POOL' acquire hello | '$FAAS_FORK' --overlay | '$FAAS_INVOKE' --http GET / --release"
+	[ "$status" -eq 0 ]
+	[ "${#lines[@]}" -eq 1 ]
+	assert_json_lines '.v == 1 and .sandbox.start == "warm" and .invoke.status == 200 and .invoke.handler_exit == 0
+		and (.invoke.body | test("hello")) and (.invoke.root | startswith("/run/faas-invocations/"))
+		and .fork.method == "overlay" and .fork.sandbox == .sandbox.id and .fork.base == .sandbox.rootfs
+		and .fork.removed == true and .sandbox.state == "warm"
+		and .timing["pool.acquire"] > 0 and .timing["fork.total"] > 0 and .timing["invoke.total"] > 0'
+	assert_no_forks
+	run_faas pool status --json
+	assert_json_lines '.pool.warm == 1 and .pool.claimed == 0 and .pool.hits == 1'
+}
+
+@test "pipeline: a write in one invocation's fork reaches neither the template nor the next invocation" {
+	requires overlay
+	add_writer
 	run_faas pool warm w --size 1
 	for i in 1 2; do
-		rec=$("$FAAS_POOL" acquire w)
-		fork=$("$FAAS_FORK" --overlay --base "$ROOTFS")
-		faas_on_teardown "echo '$fork' | '$FAAS_FORK' rm >/dev/null 2>&1"
-		run_faas bash -c "jq -c -s '.[0] + {fork: .[1].fork}' <(echo '$rec') <(echo '$fork') | '$FAAS_INVOKE' --http GET / --release"
+		run_faas bash -c "'$FAAS_POOL' acquire w | '$FAAS_FORK' --overlay | '$FAAS_INVOKE' --http GET / --release"
 		[ "$status" -eq 0 ]
-		assert_json_lines '.invoke.body == "fresh\nwrote\n" and (.invoke.root | startswith("/run/faas-invocations/")) and .sandbox.state == "warm"'
-		# Unbound again after the invocation.
-		[ -z "$(ls "$FAAS_RUN_DIR"/sandboxes/*/invocations)" ]
-		echo "$fork" | "$FAAS_FORK" rm >/dev/null
+		assert_json_lines '.invoke.status == 200 and .invoke.body == "fresh\nwrote\n" and .fork.removed == true and .sandbox.state == "warm"'
+		assert_no_forks
 	done
 	[ ! -e "$ROOTFS/marker" ]
-	# A fork that is not in state is refused, and the sandbox destroyed.
+	# Without --release: the fork belongs to the sandbox's holder (the shell
+	# that ran the pipeline) until faas-pool release removes it.
+	run_faas bash -c "'$FAAS_POOL' acquire w | '$FAAS_FORK' --overlay | '$FAAS_INVOKE' --http GET /; echo \"{\\\"shell\\\":\$\$}\""
+	[ "$status" -eq 0 ]
+	rec=${lines[0]}
+	shell=$(jq -r .shell <<<"${lines[1]}")
+	output=$rec assert_json_lines '.invoke.body == "fresh\nwrote\n" and .fork.holder.pid == '"$shell"' and .fork.sandbox == .sandbox.id and (has("error") | not)'
+	id=$(jq -r .sandbox.id <<<"$rec")
+	[ "$(sqlite3 "$FAAS_STATE_DIR/state.db" "SELECT holder_pid FROM sandboxes WHERE id = '$id'")" -eq "$shell" ]
+	fork=$(jq -r .fork.id <<<"$rec")
+	grep -q " $FAAS_STATE_DIR/forks/$fork/merged " /proc/self/mountinfo
+	run_faas bash -c "echo '$rec' | '$FAAS_POOL' release"
+	[ "$status" -eq 0 ]
+	assert_json_lines '.sandbox.state == "warm" and .fork.removed == true and .fork.id == "'"$fork"'"'
+	assert_no_forks
+	# A fork made for an acquired sandbox goes with it when the pool goes.
+	run_faas bash -c "'$FAAS_POOL' acquire w | '$FAAS_FORK' --overlay"
+	[ "$status" -eq 0 ]
+	assert_json_lines '.fork.sandbox == .sandbox.id'
+	run_faas pool pool rm w
+	[ "$status" -eq 0 ]
+	assert_no_forks
+}
+
+@test "pipeline: faas-fork refuses unknown sandboxes (66), records that disagree with the state and warm sandboxes (65)" {
+	requires overlay
+	add_hello
+	run_faas pool warm hello --size 3
+	run_faas bash -c "echo '{\"sandbox\":{\"id\":\"ffffffffffff\",\"rootfs\":\"/\"}}' | '$FAAS_FORK' --overlay"
+	[ "$status" -eq 66 ]
+	[[ "$stderr" == *'sandbox `ffffffffffff` not found in state'* ]]
+	[[ "$stderr" == *"line 1"* ]]
+	run_faas bash -c "echo '{\"sandbox\":{\"id\":\"../../etc\"}}' | '$FAAS_FORK' --overlay"
+	[ "$status" -eq 66 ]
+	warm=$(sqlite3 "$FAAS_STATE_DIR/state.db" "SELECT id FROM sandboxes LIMIT 1")
+	run_faas bash -c "echo '{\"sandbox\":{\"id\":\"$warm\"}}' | '$FAAS_FORK' --overlay"
+	[ "$status" -eq 65 ]
+	[[ "$stderr" == *"not acquired"* ]]
+	# The record's rootfs is compared with the state, never used.
+	run_faas bash -c "'$FAAS_POOL' acquire hello | jq -c '.sandbox.rootfs = \"/\"' | '$FAAS_FORK' --overlay"
+	[ "$status" -eq 65 ]
+	[[ "$stderr" == *"refusing the record"* ]]
+	assert_no_forks
+	# --keep-going: the bad record carries its error, the good one is forked.
+	good=$("$FAAS_POOL" acquire hello)
+	run_faas bash -c "{ echo '{\"sandbox\":{\"id\":\"eeeeeeeeeeee\"}}'; echo '$good'; } | '$FAAS_FORK' --overlay --keep-going"
+	[ "$status" -eq 66 ]
+	[ "${#lines[@]}" -eq 2 ]
+	output=${lines[0]} assert_json_lines '.error.status == 66 and (.error.message | test("eeeeeeeeeeee")) and (has("fork") | not)'
+	forked=${lines[1]}
+	output=$forked assert_json_lines '.fork.sandbox == .sandbox.id and (has("error") | not)'
+	# A sandbox's fork is not handed to another sandbox.
+	other=$(printf '%s' "$forked" | jq -c --argjson s "$("$FAAS_POOL" acquire hello)" '.sandbox = $s.sandbox')
+	run_faas bash -c "echo '$other' | '$FAAS_INVOKE' --http GET /"
+	[ "$status" -eq 65 ]
+	[[ "$stderr" == *"made for sandbox"* ]]
+	run_faas bash -c "echo '$forked' | '$FAAS_POOL' release --destroy"
+	[ "$status" -eq 0 ]
+	assert_json_lines '.sandbox.state == "destroyed" and .fork.removed == true'
+	assert_no_forks
+}
+
+@test "a faas-fork --base fork (no sandbox) runs the handler too; a fork not in state is refused" {
+	requires overlay
+	add_writer
+	run_faas pool warm w --size 1
+	rec=$("$FAAS_POOL" acquire w)
+	fork=$("$FAAS_FORK" --overlay --base "$ROOTFS")
+	faas_on_teardown "echo '$fork' | '$FAAS_FORK' rm >/dev/null 2>&1"
+	run_faas bash -c "jq -c -s '.[0] + {fork: .[1].fork}' <(echo '$rec') <(echo '$fork') | '$FAAS_INVOKE' --http GET / --release"
+	[ "$status" -eq 0 ]
+	# Not the sandbox's own fork: the release keeps it.
+	assert_json_lines '.invoke.body == "fresh\nwrote\n" and .sandbox.state == "warm" and (.fork.removed | not)'
+	[ -z "$(ls "$FAAS_RUN_DIR"/sandboxes/*/invocations)" ]
+	[ -e "$(jq -r .fork.merged <<<"$fork")/marker" ]
+	echo "$fork" | "$FAAS_FORK" rm >/dev/null
+	[ ! -e "$ROOTFS/marker" ]
 	run_faas bash -c "'$FAAS_POOL' acquire w | jq -c '. + {fork: {id: \"aaaaaaaaaaaa\", merged: \"/\"}}' | '$FAAS_INVOKE' --http GET /"
 	[ "$status" -eq 66 ]
+}
+
+# Starts the gateway in the background on a port the kernel picks; sets
+# GW (its pid), GW_OUT (its stdout) and PORT.
+start_gateway() {
+	GW_OUT=$FAAS_TMP/gw.out
+	"$FAAS_INVOKE" serve --listen 127.0.0.1:0 "$@" >"$GW_OUT" 2>"$FAAS_TMP/gw.err" &
+	GW=$!
+	faas_track_pid "$GW"
+	retry 100 0.05 bash -c "[ -s '$GW_OUT' ]"
+	PORT=$(head -1 "$GW_OUT" | jq -r '.serve.listen | split(":")[1]')
+	[ "$PORT" -gt 0 ]
+}
+
+@test "serve: 20 requests through the gateway all answer 200; SIGTERM drains and exits 0" {
+	requires curl
+	add_hello
+	run_faas pool warm hello --size 4
+	[ "$status" -eq 0 ]
+	start_gateway --pool hello --max-inflight 4
+	output=$(head -1 "$GW_OUT") assert_json_lines '.v == 1 and .serve.pool == "hello" and .serve.max_inflight == 4 and (.serve.listen | startswith("127.0.0.1:"))'
+	codes=$(seq 20 | xargs -P 8 -I{} curl -s -o /dev/null -w '%{http_code}\n' --max-time 10 "http://127.0.0.1:$PORT/{}")
+	echo "$codes" >&2
+	[ "$(grep -c '^200$' <<<"$codes")" -eq 20 ]
+	# One record per request on stdout, after the first.
+	retry 100 0.05 bash -c "[ \$(wc -l <'$GW_OUT') -eq 21 ]"
+	output=$(tail -n +2 "$GW_OUT")
+	assert_json_lines '.v == 1 and .invoke.handler_exit == 0 and (.invoke.request_id | length) == 12 and (.invoke.peer | startswith("127.0.0.1:")) and .sandbox.pool == "hello" and .sandbox.state == "warm" and .timing["invoke.total"] > 0 and (has("error") | not)'
+	[ "$(tail -n +2 "$GW_OUT" | jq -r .invoke.request_id | sort -u | wc -l)" -eq 20 ]
+	# Never more than 4 sandboxes at once: the pool of 4 served every one.
+	run_faas pool status --json
+	assert_json_lines '.pool.warm == 4 and .pool.claimed == 0 and .pool.hits == 20 and .pool.misses == 0'
+	# A slow request in flight when SIGTERM comes is finished, then the gateway exits 0.
+	printf '#!/bin/sh\nwhile read -r l <&$FAAS_CLIENT_FD; do [ "$l" = "$(printf "\\r")" ] && break; done\nsleep 0.5\nprintf "HTTP/1.0 200 OK\\r\\n\\r\\nslow\\n" >&$FAAS_CLIENT_FD\n' >"$ROOTFS/slow.sh"
+	pool template add slow --rootfs "$ROOTFS" --cmd /bin/sh /slow.sh >/dev/null
+	run_faas pool warm slow --size 1
+	kill -TERM "$GW"
+	wait "$GW"
+	start_gateway --pool slow --max-inflight 1
+	curl -s --max-time 10 "http://127.0.0.1:$PORT/" >"$FAAS_TMP/slow.body" &
+	c=$!
+	retry 100 0.02 bash -c "[ \"\$('$FAAS_POOL' status --json | jq -r 'select(.pool.name == \"slow\") | .pool.claimed')\" = 1 ]"
+	kill -TERM "$GW"
+	gs=0
+	wait "$GW" || gs=$?
+	[ "$gs" -eq 0 ]
+	wait "$c"
+	[ "$(cat "$FAAS_TMP/slow.body")" = slow ]
+	output=$(tail -n +2 "$GW_OUT") assert_json_lines '.invoke.handler_exit == 0 and .sandbox.state == "warm"'
+	# Drained: the port no longer accepts.
+	! curl -s --max-time 2 "http://127.0.0.1:$PORT/"
+}
+
+@test "serve: a bad --listen is 64, a missing pool 69" {
+	add_hello
+	run_faas "$FAAS_INVOKE" serve --listen nope --pool hello
+	[ "$status" -eq 64 ]
+	run_faas "$FAAS_INVOKE" serve --listen 127.0.0.1:99999 --pool hello
+	[ "$status" -eq 64 ]
+	run_faas "$FAAS_INVOKE" serve --listen 300.0.0.1:80 --pool hello
+	[ "$status" -eq 64 ]
+	run_faas "$FAAS_INVOKE" serve --listen 127.0.0.1:0
+	[ "$status" -eq 64 ]
+	run_faas "$FAAS_INVOKE" serve --listen 127.0.0.1:0 --pool nope
+	[ "$status" -eq 69 ]
 }

@@ -15,6 +15,7 @@
 #include "faas/holder.hpp"
 #include "faas/log.hpp"
 #include "faas/records.hpp"
+#include "faas/sandbox_pool.hpp"
 #include "faas/scope_exit.hpp"
 #include "faas/state.hpp"
 #include "faas/table.hpp"
@@ -69,9 +70,13 @@ class SignalsDeferred {
 };
 
 // What a new fork starts from: a directory, or a fork found in state.
+// A sandbox record's fork belongs to that sandbox (its release removes it)
+// and, unless --holder says otherwise, to the sandbox's claim holder.
 struct Origin {
   fs::path base;
   std::optional<ForkRow> parent;
+  std::string sandbox;
+  Holder sandbox_holder;
 };
 
 class Forker {
@@ -128,6 +133,7 @@ class Forker {
     f["holder"] = Json{{"pid", row.holder.pid}, {"start_time", row.holder.start_time}};
     f["depth"] = row.depth;
     if (!row.parent.empty()) f["parent"] = row.parent;
+    if (!row.sandbox.empty()) f["sandbox"] = row.sandbox;
     if (row.tmpfs_bytes > 0) f["upper_tmpfs"] = row.tmpfs_bytes;
     return f;
   }
@@ -204,7 +210,7 @@ class Forker {
                                      q(sroot.string()) + ": name a fork by its ID instead");
       }
     }
-    return Origin{real, std::nullopt};
+    return Origin{real, std::nullopt, {}, {}};
   }
 
   Result<Origin> origin_of_fork(const std::string& id, const Json* rec_fork) {
@@ -213,7 +219,7 @@ class Forker {
     if (row.state != kForkReady)
       return Error(Exit::temp, "fork " + q(id) + " is " + row.state);
     fs::path merged = layout_of(row).merged;
-    return Origin{merged, std::move(row)};
+    return Origin{merged, std::move(row), {}, {}};
   }
 
   Result<Origin> origin_of_record(const Json& rec) {
@@ -225,11 +231,38 @@ class Forker {
     }
     auto s = rec.find("sandbox");
     if (s != rec.end() && s->is_object() && s->contains("id")) {
-      std::string id = (*s)["id"].is_string() ? (*s)["id"].get<std::string>() : (*s)["id"].dump();
-      return Error(Exit::no_input, "sandbox " + q(id) +
-                                       " not found in state (this state dir records no sandboxes)");
+      const Json& id = (*s)["id"];
+      if (!id.is_string()) return Error(Exit::data, "sandbox.id is not a string");
+      return origin_of_sandbox(id.get<std::string>(), *s);
     }
     return Error(Exit::data, "the record names no fork or sandbox to fork (or give --base)");
+  }
+
+  // The rootfs of an acquired sandbox, from its row in state: the record's
+  // own sandbox.rootfs is only compared, never used.
+  Result<Origin> origin_of_sandbox(const std::string& id, const Json& rec_sandbox) {
+    std::optional<SandboxRow> row;
+    // Sandbox IDs are what new_id() makes, like fork IDs.
+    if (valid_fork_id(id)) {
+      if (!pools_) {
+        std::error_code ec;
+        fs::path run = fs::absolute(c_.run_dir, ec);
+        if (ec) return sys_error(ec.value(), "run dir " + q(c_.run_dir));
+        pools_.emplace(*store_, run, fs::path{}, self_);
+      }
+      FAAS_TRY_ASSIGN(row, pools_->find(id));
+    }
+    if (!row) return Error(Exit::no_input, "sandbox " + q(id) + " not found in state");
+    auto r = rec_sandbox.find("rootfs");
+    if (r != rec_sandbox.end() && !r->is_null() && (!r->is_string() || r->get<std::string>() != row->rootfs))
+      return Error(Exit::data, "sandbox " + q(id) + ": the record's sandbox.rootfs " + q(r->dump()) +
+                                   " is not this sandbox's " + q(row->rootfs) + ": refusing the record");
+    if (row->state != "claimed")
+      return Error(Exit::data, "sandbox " + q(id) + " is " + row->state + ", not acquired (faas-pool acquire)");
+    FAAS_TRY_ASSIGN(Origin o, origin_of_dir(row->rootfs));
+    o.sandbox = row->id;
+    o.sandbox_holder = row->holder;
+    return o;
   }
 
   ForkSource source_of(const Origin& o, ForkMethod m) const {
@@ -260,6 +293,8 @@ class Forker {
     row.method = m;
     row.base = origin.base.string();
     if (origin.parent) row.parent = origin.parent->id;
+    row.sandbox = origin.sandbox;
+    const Holder holder = !origin.sandbox.empty() && o_.holder <= 0 ? origin.sandbox_holder : holder_;
     row.depth = src.depth;
     for (const auto& l : src.lowers) row.lowers.push_back(l.string());
     row.tmpfs_bytes = tmpfs_bytes_;
@@ -278,13 +313,13 @@ class Forker {
     if (g_interrupted.load()) return Error(Exit::temp, "fork of " + q(row.base) + ": interrupted");
 
     sw.restart();
-    FAAS_TRY_CTX(fork_set_state(*store_, row.id, kForkReady, holder_), "fork " + q(row.id));
+    FAAS_TRY_CTX(fork_set_state(*store_, row.id, kForkReady, holder), "fork " + q(row.id));
     state_us += sw.elapsed_us();
     unmake.release();
     drop_row.release();
 
     row.state = kForkReady;
-    row.holder = holder_;
+    row.holder = holder;
     rec["fork"] = fork_json(row, layout);
     if (layout.mount_us > 0) add_timing(rec, c_.tool, "mount", layout.mount_us);
     if (layout.copy_us > 0)
@@ -570,6 +605,7 @@ class Forker {
   const Options& o_;
   fs::path state_dir_, root_;
   std::optional<StateStore> store_;
+  std::optional<SandboxPools> pools_;
   Holder self_, holder_;
   std::uint64_t tmpfs_bytes_ = 0;
   RecordWriter out_{1};

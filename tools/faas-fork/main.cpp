@@ -2,6 +2,7 @@
 #include "fork_cmd.hpp"
 
 int main(int argc, char** argv) {
+  if (faas::answer_version(argc, argv, "faas-fork")) return 0;
   CLI::App app{"Copy-on-write rootfs forks: overlay, btrfs snapshot, reflink or copy", "faas-fork"};
   faas::CommonOptions common;
   faas::add_common_options(app, common);

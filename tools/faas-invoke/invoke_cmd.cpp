@@ -21,6 +21,7 @@
 #include "faas/state.hpp"
 #include "faas/timing.hpp"
 #include "faas/units.hpp"
+#include "serve.hpp"
 
 namespace faas::invoke {
 
@@ -156,8 +157,10 @@ class Command {
       return std::move(r).error().wrap("sandbox " + id);
     }
     if (o_.release) {
-      FAAS_TRY_ASSIGN(auto after, pools_->release(id, false));
+      std::vector<std::string> forks;
+      FAAS_TRY_ASSIGN(auto after, pools_->release(id, false, &forks));
       rec["sandbox"]["state"] = after.state;
+      mark_forks_removed(rec, forks);
     }
     return {};
   }
@@ -176,6 +179,8 @@ class Command {
     FAAS_TRY_ASSIGN(auto frow, fork_find(*store_, fid));
     if (!frow) return Error(Exit::no_input, "fork " + fid + ": not in state");
     if (frow->state != "ready") return Error(Exit::temp, "fork " + fid + ": is " + frow->state);
+    if (!frow->sandbox.empty() && frow->sandbox != row.id)
+      return Error(Exit::data, "fork " + fid + ": made for sandbox " + frow->sandbox + ", not " + row.id);
     fs::path merged = fork_dir(store_->dir(), fid) / "merged";
     fork_target_ = sandbox_dir(pools_->run_dir(), row.id) / "invocations" / request_id;
     if (::mkdir(fork_target_.c_str(), 0755) != 0) return sys_error("mkdir `" + fork_target_.string() + "`");
@@ -262,8 +267,23 @@ void add_options(CLI::App& app, Options& o) {
   app.add_option("--data", o.data, "The request body, or @FILE to read it from FILE")->type_name("DATA|@FILE");
   app.add_option("--deadline", o.deadline, "Time allowed for the whole invocation (default 10s)")->type_name("DUR");
   app.add_flag("--release", o.release, "Release the sandbox afterwards (recycled when clean)");
+  o.serve = app.add_subcommand("serve", "Gateway: hand each TCP connection to a sandbox of a pool");
+  o.serve->add_option("--listen", o.listen, "Address to listen on (port 0: the kernel picks one, "
+                      "printed in the first record)")->type_name("ADDR:PORT")->required();
+  o.serve->add_option("--pool", o.pool, "The pool to acquire a sandbox from, one per connection")
+      ->type_name("NAME")->required();
+  o.serve->add_option("--max-inflight", o.max_inflight, "Connections handled at once (accept pauses "
+                      "beyond; default 64)")->type_name("N");
+  o.serve->add_option("--deadline", o.deadline, "Time allowed per request (default 10s)")->type_name("DUR");
+  app.require_subcommand(0, 1);
 }
 
-Result<Exit> run(const CommonOptions& common, const Options& o) { return Command(common, o).run(); }
+Result<Exit> run(const CommonOptions& common, const Options& o) {
+  if (o.serve != nullptr && o.serve->parsed()) {
+    if (!o.http.empty() || o.release) return Error(Exit::usage, "serve: --http and --release are for records");
+    return serve(common, o);
+  }
+  return Command(common, o).run();
+}
 
 }  // namespace faas::invoke

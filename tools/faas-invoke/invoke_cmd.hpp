@@ -19,6 +19,11 @@ struct Options {
   std::string deadline = "10s";      // --deadline DUR
   std::size_t max_response = 16 << 20;
   bool release = false;              // --release
+
+  // serve --listen ADDR:PORT --pool NAME [--max-inflight N]
+  CLI::App* serve = nullptr;
+  std::string listen, pool;
+  int max_inflight = 64;
 };
 
 void add_options(CLI::App& app, Options& o);

@@ -5,6 +5,7 @@
 #include "invoke_cmd.hpp"
 
 int main(int argc, char** argv) {
+  if (faas::answer_version(argc, argv, "faas-invoke")) return 0;
   CLI::App app{"Hand a client connection to an acquired sandbox and record the result", "faas-invoke"};
   faas::CommonOptions common;
   faas::add_common_options(app, common);

@@ -5,6 +5,7 @@
 #include "pool_cmd.hpp"
 
 int main(int argc, char** argv) {
+  if (faas::answer_version(argc, argv, "faas-pool")) return 0;
   CLI::App app{"Pools of warm, isolated sandboxes: templates, warm, acquire, release, reap",
                "faas-pool"};
   faas::CommonOptions common;

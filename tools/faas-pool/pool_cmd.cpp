@@ -259,7 +259,9 @@ class Command {
 
   Result<void> release_one(const std::string& id, Json& rec) {
     Stopwatch sw;
-    FAAS_TRY_ASSIGN(auto row, pools_->release(id, o_.destroy));
+    std::vector<std::string> forks;
+    FAAS_TRY_ASSIGN(auto row, pools_->release(id, o_.destroy, &forks));
+    mark_forks_removed(rec, forks);
     Json s = sandbox_json(row);
     if (rec.contains("sandbox") && rec["sandbox"].is_object()) {
       rec["sandbox"]["state"] = row.state;

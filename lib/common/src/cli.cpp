@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <cstring>
 #include <exception>
 #include <map>
 
@@ -42,6 +43,13 @@ void add_common_options(CLI::App& app, CommonOptions& opts) {
   app.add_option("--log-format", opts.log_format, "Diagnostics on stderr: text or json")
       ->transform(CLI::CheckedTransformer(formats, CLI::ignore_case))
       ->group(g);
+}
+
+bool answer_version(int argc, char** argv, const char* tool) {
+  if (argc != 2 || std::strcmp(argv[1], "--version") != 0) return false;
+  std::string line = std::string(tool) + " " FAAS_VERSION "\n";
+  if (::write(1, line.data(), line.size()) < 0) return true;  // nothing more to say
+  return true;
 }
 
 int run_main(CLI::App& app, int argc, char** argv, CommonOptions& opts,

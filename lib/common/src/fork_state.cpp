@@ -10,7 +10,7 @@ namespace {
 
 constexpr const char* kColumns =
     "id, method, base, parent, depth, lowers, tmpfs_bytes, state, holder_pid, holder_start, "
-    "created_at";
+    "created_at, sandbox";
 
 std::string text(const SqlValue& v) {
   if (const auto* s = std::get_if<std::string>(&v)) return *s;
@@ -39,6 +39,7 @@ ForkRow from_row(const SqlRow& r) {
   f.holder.pid = static_cast<pid_t>(integer(r.at(8)));
   f.holder.start_time = static_cast<std::uint64_t>(integer(r.at(9)));
   f.created_at = integer(r.at(10));
+  f.sandbox = text(r.at(11));
   return f;
 }
 
@@ -76,13 +77,14 @@ Result<void> fork_insert(StateStore& st, const ForkRow& row) {
         return Error(Exit::temp, "fork `" + row.parent + "` is " + text(rows[0].at(0)));
     }
     FAAS_TRY(st.query(std::string("INSERT INTO forks (") + kColumns +
-                          ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                          ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                       {row.id, std::string(fork_method_name(row.method)), row.base,
                        row.parent.empty() ? SqlValue{} : SqlValue{row.parent},
                        std::int64_t{row.depth}, lowers.dump(),
                        static_cast<std::int64_t>(row.tmpfs_bytes), row.state,
                        std::int64_t{row.holder.pid},
-                       static_cast<std::int64_t>(row.holder.start_time), row.created_at}));
+                       static_cast<std::int64_t>(row.holder.start_time), row.created_at,
+                       row.sandbox.empty() ? SqlValue{} : SqlValue{row.sandbox}}));
     return {};
   });
 }
@@ -97,6 +99,16 @@ Result<std::optional<ForkRow>> fork_find(StateStore& st, std::string_view id) {
 Result<std::vector<ForkRow>> fork_list(StateStore& st) {
   FAAS_TRY_ASSIGN(auto rows,
                   st.query(std::string("SELECT ") + kColumns + " FROM forks ORDER BY created_at, id"));
+  std::vector<ForkRow> out;
+  out.reserve(rows.size());
+  for (const auto& r : rows) out.push_back(from_row(r));
+  return out;
+}
+
+Result<std::vector<ForkRow>> fork_list_of_sandbox(StateStore& st, std::string_view sandbox) {
+  FAAS_TRY_ASSIGN(auto rows, st.query(std::string("SELECT ") + kColumns +
+                                          " FROM forks WHERE sandbox = ? ORDER BY depth DESC, created_at DESC",
+                                      {std::string(sandbox)}));
   std::vector<ForkRow> out;
   out.reserve(rows.size());
   for (const auto& r : rows) out.push_back(from_row(r));

@@ -76,6 +76,24 @@ Result<std::string> ControlSession::read_line(std::uint64_t deadline_ns) {
   }
 }
 
+Result<std::optional<std::string>> ControlSession::try_read_line() {
+  for (;;) {
+    auto nl = buf_.find('\n');
+    if (nl != std::string::npos) {
+      std::string line = buf_.substr(0, nl);
+      buf_.erase(0, nl + 1);
+      return std::optional<std::string>(std::move(line));
+    }
+    char tmp[256];
+    ssize_t n = ::recv(sock_.get(), tmp, sizeof tmp, MSG_DONTWAIT);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return std::optional<std::string>();
+    if (n < 0) return sys_error("read the control socket", Exit::io);
+    if (n == 0) return Error(Exit::temp, "faas-init closed the control connection (the sandbox died?)");
+    buf_.append(tmp, static_cast<std::size_t>(n));
+  }
+}
+
 Result<long> ControlSession::wait_forked(std::uint64_t deadline_ns) {
   FAAS_TRY_ASSIGN(auto line, read_line(deadline_ns));
   auto j = nlohmann::json::parse(line, nullptr, false);

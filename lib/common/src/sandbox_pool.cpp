@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 
+#include "faas/fork_state.hpp"
 #include "faas/ipam.hpp"
 #include "faas/netns_pool.hpp"
 #include "faas/sandbox_cgroup.hpp"
@@ -126,6 +127,15 @@ Json sandbox_json(const SandboxRow& s) {
   j["start"] = s.start;
   j["uses"] = s.uses;
   return j;
+}
+
+void mark_forks_removed(Json& rec, const std::vector<std::string>& removed) {
+  auto f = rec.find("fork");
+  if (f == rec.end() || !f->is_object()) return;
+  auto id = f->find("id");
+  if (id == f->end() || !id->is_string()) return;
+  if (std::find(removed.begin(), removed.end(), id->get<std::string>()) != removed.end())
+    (*f)["removed"] = true;
 }
 
 // ---- templates ----
@@ -400,7 +410,23 @@ Result<bool> SandboxPools::claim_for_destroy(const std::string& id, const std::s
   return got.has_value();
 }
 
+Result<std::vector<std::string>> SandboxPools::remove_forks(const std::string& id) {
+  FAAS_TRY_ASSIGN(auto forks, fork_list_of_sandbox(db_, id));
+  std::vector<std::string> out;
+  for (const auto& f : forks) {
+    auto begun = fork_begin_remove(db_, f.id, self_);
+    if (!begun && begun.error().status() == Exit::no_input) continue;  // removed meanwhile
+    FAAS_TRY_CTX(std::move(begun), "sandbox " + id + ": remove fork " + f.id);
+    FAAS_TRY_CTX(remove_fork(forks_root(db_.dir()), fork_dir(db_.dir(), f.id)),
+                 "sandbox " + id + ": remove fork " + f.id);
+    FAAS_TRY(fork_delete(db_, f.id));
+    out.push_back(f.id);
+  }
+  return out;
+}
+
 Result<void> SandboxPools::finish_destroy(const SandboxRow& row) {
+  FAAS_TRY(remove_forks(row.id));
   FAAS_TRY(destroy_sandbox(run_dir_, row.id, row.pid, row.pid_start));
   if (!row.netns.empty()) FAAS_TRY_CTX(release_netns(row.netns), "sandbox " + row.id);
   FAAS_TRY(db_.query("DELETE FROM sandboxes WHERE id = ?1", {row.id}));
@@ -417,11 +443,15 @@ Result<void> SandboxPools::destroy(const std::string& id) {
   return Error(Exit::temp, "sandbox " + id + ": its state keeps changing");
 }
 
-Result<SandboxRow> SandboxPools::release(const std::string& id, bool force_destroy) {
+Result<SandboxRow> SandboxPools::release(const std::string& id, bool force_destroy,
+                                         std::vector<std::string>* forks_removed) {
   FAAS_TRY_ASSIGN(auto row, find(id));
   if (!row) return Error(Exit::no_input, "sandbox " + id + ": not in state");
   if (row->state != "claimed")
     return Error(Exit::data, "sandbox " + id + ": not claimed (state " + row->state + ")");
+  // The invocation's forks go first: the next invocation never sees them.
+  FAAS_TRY_ASSIGN(auto removed, remove_forks(id));
+  if (forks_removed != nullptr) *forks_removed = std::move(removed);
   bool clean = !force_destroy && sandbox_alive(row->pid, row->pid_start);
   if (clean) {
     auto procs = SandboxCgroup::find(id).procs();

@@ -102,6 +102,11 @@ const std::vector<Migration>& schema_migrations() {
        "  created_at INTEGER NOT NULL\n"
        ");\n"
        "CREATE INDEX sandboxes_pool_state ON sandboxes (pool, state);\n"},
+      // faas-fork on a sandbox record: the fork belongs to that sandbox's
+      // invocation, and releasing or destroying the sandbox removes it.
+      {5,
+       "ALTER TABLE forks ADD COLUMN sandbox TEXT;\n"
+       "CREATE INDEX forks_sandbox ON forks (sandbox);\n"},
   };
   return migrations;
 }

@@ -32,6 +32,7 @@ struct ForkRow {
   ForkMethod method = ForkMethod::overlay;
   std::string base;     // what it was forked from (information only)
   std::string parent;   // the fork it was forked from, or empty
+  std::string sandbox;  // the sandbox whose invocation it serves, or empty
   int depth = 1;
   std::vector<std::string> lowers;  // overlay layers, top first
   std::uint64_t tmpfs_bytes = 0;
@@ -53,6 +54,9 @@ std::int64_t unix_ms_now();
 Result<void> fork_insert(StateStore& st, const ForkRow& row);
 Result<std::optional<ForkRow>> fork_find(StateStore& st, std::string_view id);
 Result<std::vector<ForkRow>> fork_list(StateStore& st);
+// The forks made for a sandbox's invocations, deepest first (the order in
+// which they can be removed).
+Result<std::vector<ForkRow>> fork_list_of_sandbox(StateStore& st, std::string_view sandbox);
 Result<void> fork_set_state(StateStore& st, std::string_view id, std::string_view state,
                             const Holder& holder);
 Result<void> fork_delete(StateStore& st, std::string_view id);

@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 
@@ -28,6 +29,11 @@ class ControlSession {
   Result<long> wait_forked(std::uint64_t deadline_ns);
   // The handler's exit status, read by deadline (monotonic ns).
   Result<int> wait_exited(std::uint64_t deadline_ns);
+
+  // For an event loop: the control connection, to wait on for POLLIN, and
+  // the next reply line when a whole one has arrived (never blocks).
+  int fd() const { return sock_.get(); }
+  Result<std::optional<std::string>> try_read_line();
 
  private:
   Result<std::string> read_line(std::uint64_t deadline_ns);

@@ -55,6 +55,9 @@ struct SandboxRow {
 
 // The `sandbox` object of a record.
 Json sandbox_json(const SandboxRow& s);
+// After a release: marks the record's fork `"removed": true` when its id is
+// one of the forks the release removed.
+void mark_forks_removed(Json& rec, const std::vector<std::string>& removed);
 
 class SandboxPools {
  public:
@@ -85,10 +88,16 @@ class SandboxPools {
                              const Holder& holder);
   // Recycles a claimed sandbox (warm again) when it is provably clean: its
   // init alive and alone in its cgroup, nothing mounted for an invocation.
-  // Otherwise, or with `destroy`, destroys it. Returns the row after.
-  Result<SandboxRow> release(const std::string& id, bool destroy);
-  // Destroys one sandbox (any state) and deletes its row.
+  // Otherwise, or with `destroy`, destroys it. Either way the forks made for
+  // it (faas-fork on its record) are removed first; their ids go to
+  // forks_removed when given. Returns the row after.
+  Result<SandboxRow> release(const std::string& id, bool destroy,
+                             std::vector<std::string>* forks_removed = nullptr);
+  // Destroys one sandbox (any state), the forks made for it, and its row.
   Result<void> destroy(const std::string& id);
+  // Removes the forks made for the sandbox's invocations (unmounted, lazily
+  // when busy, and deleted with their rows). Returns their ids.
+  Result<std::vector<std::string>> remove_forks(const std::string& id);
   // Destroys sandboxes whose init died, claims whose holder died, starts
   // whose starter died, destroys that did not finish. Returns their ids.
   Result<std::vector<std::string>> reap();
