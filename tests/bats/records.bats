@@ -48,3 +48,31 @@ EOF2
 	[ "$status" -eq 0 ]
 	echo "$output" | validate
 }
+
+@test "records: faas-fork output follows the schema, and its rm refuses a record's paths" {
+	requires root overlay
+	mkdir -p "$FAAS_TMP/base" && echo hi >"$FAAS_TMP/base/f"
+	run_faas "$FAAS_BIN_DIR/faas-fork" --overlay --base "$FAAS_TMP/base" --holder $$ </dev/null
+	[ "$status" -eq 0 ]
+	echo "$output" | validate
+	local id
+	id=$(jq -r .fork.id <<<"$output")
+	faas_on_teardown "'$FAAS_BIN_DIR/faas-fork' rm '$id' </dev/null >/dev/null 2>&1"
+	# A record naming paths it does not own is information, never an instruction.
+	run_faas "$FAAS_BIN_DIR/faas-fork" rm <<<'{"v":1,"fork":{"id":"0000deadbeef","merged":"/"}}'
+	[ "$status" -eq 66 ]
+	[ -d /proc/self ]
+	run_faas "$FAAS_BIN_DIR/faas-fork" rm "$id" </dev/null
+	[ "$status" -eq 0 ]
+}
+
+@test "records: a bad line exits 65 naming the line, and --keep-going goes on" {
+	requires root
+	run_faas "$FAAS_BIN_DIR/faas-fork" rm <<<$'{"v":1}\nnot json'
+	[ "$status" -eq 65 ]
+	[[ "$stderr" == *"line "* ]]
+	run_faas "$FAAS_BIN_DIR/faas-fork" rm <<<'[1,2]'
+	[ "$status" -eq 65 ]
+	[[ "$stderr" == *"line 1"* ]]
+	[[ "$stderr" == *"not a JSON object"* ]]
+}

@@ -5,6 +5,7 @@
 #include "memtune.hpp"
 
 int main(int argc, char** argv) {
+  if (faas::answer_version(argc, argv, "faas-memtune")) return 0;
   CLI::App app{"Tune memory for many sandboxes of one template: KSM, transparent huge pages, "
                "zram and sandbox cgroup limits",
                "faas-memtune"};

@@ -5,6 +5,7 @@
 #include "netns_cmd.hpp"
 
 int main(int argc, char** argv) {
+  if (faas::answer_version(argc, argv, "faas-netns")) return 0;
   CLI::App app{"Pools of ready network namespaces: a bridge, veth pairs and addresses made "
                "ahead of time, acquired in one state transaction",
                "faas-netns"};
