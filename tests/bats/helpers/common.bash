@@ -118,8 +118,11 @@ run_faas() {
 
 # retry N DELAY CMD...: run CMD until it succeeds, at most N times, sleeping
 # DELAY seconds between tries (bounded polling, never a guessed sleep).
+# The bound is scaled by FAAS_RETRY_SCALE (default 4): a loaded CI machine
+# is slower than the one the bound was chosen on, and a generous bound costs
+# time only when the test is failing anyway.
 retry() {
-	local n=$1 delay=$2 i
+	local n=$(($1 * ${FAAS_RETRY_SCALE:-4})) delay=$2 i
 	shift 2
 	for ((i = 0; i < n; i++)); do
 		"$@" && return 0

@@ -1,0 +1,91 @@
+// faas-bench: the runner every scenario shares. A scenario names its
+// variants (the first is the baseline); the runner times warmup + iterations
+// rounds of them, interleaved, and prints one `bench` record per variant.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "faas/cli.hpp"
+#include "faas/records.hpp"
+#include "faas/result.hpp"
+#include "spawn.hpp"
+
+namespace faas::bench {
+
+// The command line of `faas-bench run` and `faas-bench ls`.
+struct Options {
+  std::string scenario;
+  int iterations = 200;
+  int warmup = 20;
+  std::vector<std::string> variants;  // --variant: only these (and the baseline)
+  std::string handler;                // --handler, $FAAS_BENCH_HANDLER, next to the build
+  std::string faas_init;              // --faas-init, $FAAS_INIT, next to faas-bench
+  std::string peer_path;              // --peer-path, default $PATH
+  bool pidns = false;                 // --pidns: every variant is PID 1 of a new pid ns
+  double timeout_s = 10;              // --timeout: per step of one iteration
+};
+
+// What a scenario gets to plan and run its variants.
+struct Context {
+  std::string self_dir;                // the directory holding faas-bench
+  std::string handler;                 // resolved (may not exist: see variants)
+  std::string faas_init;               // resolved (may not exist)
+  std::vector<std::string> peer_path;  // directories searched for peers
+  std::string work_dir;                // private temp dir; empty for `ls`
+  bool pidns = false;
+  int timeout_ms = 10000;
+};
+
+struct Variant {
+  std::string name;
+  bool peer = false;     // a tool faaskit is compared with
+  std::string path;      // the executable that stands for the variant
+  std::string skipped;   // non-empty: cannot run here, and why
+  std::string command;   // the command line that is timed, for the record
+  ExecArgs exec;         // what is spawned
+  bool handoff = false;  // init scenario: receives the client fd on the control socket
+};
+
+class Scenario {
+ public:
+  virtual ~Scenario() = default;
+  virtual std::string_view name() const = 0;
+  virtual std::string_view summary() const = 0;
+  // The variants in display order; the first one is the baseline.
+  virtual std::vector<Variant> variants(const Context& ctx) = 0;
+  // Called once before the first iteration (ctx.work_dir exists).
+  virtual Result<void> prepare(const Context& ctx) = 0;
+  // One timed iteration of v: nanoseconds from spawn to reaped.
+  virtual Result<std::uint64_t> once(const Variant& v) = 0;
+  // Called after a failed iteration, before the next one (--keep-going).
+  virtual Result<void> recover() { return {}; }
+};
+
+std::unique_ptr<Scenario> make_init_scenario();
+std::unique_ptr<Scenario> make_startup_scenario();
+std::vector<std::unique_ptr<Scenario>> all_scenarios();
+
+// Statistics over samples in microseconds. Percentiles are nearest-rank:
+// pN is the smallest sample with at least N% of the samples <= it, i.e.
+// sorted[ceil(N/100 * n) - 1]. stddev is the sample standard deviation
+// (n - 1 in the denominator; 0 for one sample).
+struct Stats {
+  double p50 = 0, p90 = 0, p99 = 0, min = 0, max = 0, mean = 0, stddev = 0;
+};
+Stats compute_stats(std::vector<double> samples_us);
+double percentile_nearest_rank(const std::vector<double>& sorted, double pct);
+
+// The directory of the running executable (/proc/self/exe).
+std::string self_dir();
+// The first directory of path holding an executable `name`; empty if none.
+std::string find_in_path(const std::vector<std::string>& path, std::string_view name);
+bool is_executable_file(const std::string& path);
+
+Result<Exit> run(const CommonOptions& common, const Options& opts);
+Result<Exit> list(const CommonOptions& common, const Options& opts);
+
+}  // namespace faas::bench
