@@ -1,6 +1,7 @@
 #!/bin/sh
-# The demo: a warm faas-init serving HTTP requests through the C and Python
-# handlers, then a latency table from faas-bench.
+# The demo: a pool of warm sandboxes answering HTTP through the pipeline and
+# the gateway; faas-init alone serving the C and Python handlers; then a
+# latency table from faas-bench.
 #
 #   examples/demo.sh [BUILD_DIR]      (make demo runs it)
 set -eu
@@ -10,11 +11,15 @@ bin="$build/bin"
 py=/usr/bin/python3
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/faas-demo.XXXXXX")
+# The demo's own state and run dirs: it never touches /var/lib/faas.
+export FAAS_STATE_DIR="$work/state" FAAS_RUN_DIR="$work/run"
 pids=""
 cleanup() {
 	# Only the processes this script started, by PID.
 	for p in $pids; do kill "$p" 2>/dev/null || true; done
 	for p in $pids; do wait "$p" 2>/dev/null || true; done
+	# Every sandbox, fork, mount and cgroup of the demo's pool.
+	"$bin/faas-pool" pool rm hello >/dev/null 2>&1 || true
 	rm -rf "$work"
 }
 trap cleanup EXIT INT TERM
@@ -43,6 +48,39 @@ serve() { # serve NAME HANDLER...: a warm faas-init and a gateway in front of it
 	wait_for "$work/$name.port"
 	port=$(cat "$work/$name.port")
 }
+
+step "a pool of warm, isolated sandboxes (native backend) from a busybox rootfs"
+"$here/make-rootfs.sh" "$work/rootfs" "$build/examples/hello-c"
+echo "\$ faas-pool template add hello --rootfs ROOTFS --cmd /hello-c"
+"$bin/faas-pool" template add hello --rootfs "$work/rootfs" --cmd /hello-c >/dev/null
+echo "\$ faas-pool warm hello --size 4"
+"$bin/faas-pool" warm hello --size 4 | jq -c .pool
+
+step "the pipeline: acquire a warm sandbox, fork its root, invoke the handler"
+echo "\$ faas-pool acquire hello | faas-fork --overlay | faas-invoke --http GET / --release"
+for i in 1 2 3; do
+	"$bin/faas-pool" acquire hello | "$bin/faas-fork" --overlay |
+		"$bin/faas-invoke" --http GET / --release |
+		jq -c '{status: .invoke.status, body: .invoke.body, start: .invoke.start, fork: .fork.method, timing}'
+done
+
+step "the gateway: faas-invoke serve hands each TCP connection to a warm sandbox"
+"$bin/faas-invoke" serve --listen 127.0.0.1:0 --pool hello --max-inflight 4 >"$work/serve.jsonl" &
+gw=$!
+pids="$pids $gw"
+i=0
+until [ -s "$work/serve.jsonl" ]; do
+	i=$((i + 1))
+	[ "$i" -le 500 ] || { echo "demo: the gateway did not start" >&2; exit 1; }
+	sleep 0.01
+done
+port=$(head -1 "$work/serve.jsonl" | jq -r '.serve.listen | split(":")[1]')
+echo "\$ curl -s http://127.0.0.1:$port/"
+curl -sS --max-time 5 "http://127.0.0.1:$port/"
+curl -sS --max-time 5 -o /dev/null -w 'second request: HTTP %{http_code} in %{time_total}s\n' \
+	"http://127.0.0.1:$port/again"
+kill -TERM "$gw" && wait "$gw" || true
+"$bin/faas-pool" status | jq -c .pool
 
 step "a warm faas-init with the C handler, behind a gateway on 127.0.0.1"
 serve c "$build/examples/hello-c"

@@ -13,9 +13,9 @@ BUILD="cmake make g++ gcc pkg-config musl-tools
   libcli11-dev libfmt-dev nlohmann-json3-dev libarchive-dev libsqlite3-dev
   libseccomp-dev libgtest-dev scdoc"
 TEST="bats jq curl busybox-static nodejs python3 python3-jsonschema iproute2 procps util-linux
-  btrfs-progs xfsprogs attr acl
+  btrfs-progs xfsprogs attr acl sqlite3 e2fsprogs bsdutils
   tini dumb-init catatonit"
-DEMO="curl busybox-static python3"
+DEMO="curl busybox-static python3 jq tini dumb-init catatonit"
 BENCH="hyperfine tini dumb-init catatonit crun runc bubblewrap"
 
 want=""
