@@ -53,6 +53,7 @@ bench:
 	cmake --build $(BUILD) -j $(JOBS)
 	$(BUILD)/bin/faas-bench run startup --iterations 1000 --warmup 50 --table
 	$(BUILD)/bin/faas-bench run init --iterations 1000 --warmup 100 --table
+	$(BUILD)/bin/faas-bench run init --iterations 1000 --warmup 100 --pidns --table
 
 install: build
 	cmake --install $(BUILD) --prefix $(PREFIX)
