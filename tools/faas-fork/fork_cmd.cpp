@@ -20,6 +20,7 @@
 #include "faas/state.hpp"
 #include "faas/table.hpp"
 #include "faas/timing.hpp"
+#include "faas/units.hpp"
 
 namespace faas::fork {
 
@@ -300,7 +301,7 @@ class Forker {
     row.tmpfs_bytes = tmpfs_bytes_;
     row.state = kForkCreating;
     row.holder = self_;
-    row.created_at = unix_ms_now();
+    row.created_at = unix_ms();
 
     Stopwatch sw;
     FAAS_TRY_CTX(fork_insert(*store_, row), "fork of " + q(row.base));
@@ -472,7 +473,7 @@ class Forker {
   Result<Exit> ls() {
     FAAS_TRY(open_state());
     FAAS_TRY_ASSIGN(auto rows, fork_list(*store_));
-    const std::int64_t now = unix_ms_now();
+    const std::int64_t now = unix_ms();
     if (c_.output() == OutputMode::table) {
       Table t({"id", "method", "depth", "state", "holder", "age", "base"});
       for (const auto& r : rows) {
@@ -496,27 +497,14 @@ class Forker {
 
   // ---- gc ----
 
-  static std::optional<std::int64_t> parse_duration_ms(const std::string& s) {
-    std::size_t i = 0;
-    std::int64_t n = 0;
-    for (; i < s.size() && s[i] >= '0' && s[i] <= '9'; ++i) {
-      if (n > 1'000'000'000'000) return std::nullopt;
-      n = n * 10 + (s[i] - '0');
-    }
-    if (i == 0) return std::nullopt;
-    std::string unit = s.substr(i);
-    if (unit.empty() || unit == "s") return n * 1000;
-    if (unit == "ms") return n;
-    if (unit == "m") return n * 60'000;
-    if (unit == "h") return n * 3'600'000;
-    if (unit == "d") return n * 86'400'000;
-    return std::nullopt;
-  }
-
   Result<Exit> gc() {
     std::optional<std::int64_t> older;
     if (!o_.older_than.empty()) {
-      older = parse_duration_ms(o_.older_than);
+      // Ages also come in days (1d), a unit parse_duration leaves out.
+      const std::string& a = o_.older_than;
+      auto d = !a.empty() && a.back() == 'd' ? parse_duration(a.substr(0, a.size() - 1) + "h")
+                                             : parse_duration(a);
+      if (d) older = d->count() * (a.back() == 'd' ? 24 : 1);
       if (!older)
         return Error(Exit::usage, "--older-than " + q(o_.older_than) + ": not a duration (90s, 10m, 2h, 1d)");
     }
@@ -531,7 +519,7 @@ class Forker {
     if (ec) return sys_error(ec.value(), "list " + q(root_.string()));
     FAAS_TRY_ASSIGN(auto rows, fork_list(*store_));
 
-    const std::int64_t now = unix_ms_now();
+    const std::int64_t now = unix_ms();
     const bool criteria = older.has_value() || o_.dead_holders;
     std::vector<std::pair<ForkRow, std::string>> doomed;
     for (auto& r : rows) {

@@ -19,6 +19,7 @@
 #include "faas/state.hpp"
 #include "faas/table.hpp"
 #include "faas/timing.hpp"
+#include "faas/units.hpp"
 
 namespace faas::netns {
 
@@ -34,12 +35,6 @@ constexpr int kAcquireBackoffCapMs = 50;
 // neigh --wait: besides netlink events, the neighbour table is dumped again
 // with a backoff doubling from 10 ms up to this (events can be lost).
 constexpr int kNeighPollCapMs = 1000;
-
-void sleep_ms(int ms) {
-  timespec ts{ms / 1000, static_cast<long>(ms % 1000) * 1000000L};
-  while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-  }
-}
 
 std::int64_t mono_ms() { return static_cast<std::int64_t>(now_ns() / 1000000); }
 
@@ -163,7 +158,8 @@ class Command {
   Result<Exit> acquire() {
     std::optional<std::int64_t> wait_ms;
     if (!o_.wait.empty()) {
-      wait_ms = parse_duration_ms(o_.wait);
+      auto d = parse_duration(o_.wait);
+      if (d) wait_ms = d->count();
       if (!wait_ms) return Error(Exit::usage, "--wait " + q(o_.wait) + ": not a duration (500ms, 5s, 1m)");
     }
     FAAS_TRY(require_root("acquire"));
@@ -423,7 +419,9 @@ class Command {
       }
       want = std::move(w);
     }
-    auto timeout = parse_duration_ms(o_.timeout);
+    auto timeout_d = parse_duration(o_.timeout);
+    std::optional<std::int64_t> timeout;
+    if (timeout_d) timeout = timeout_d->count();
     if (!timeout) return Error(Exit::usage, "--timeout " + q(o_.timeout) + ": not a duration (500ms, 5s, 1m)");
     FAAS_TRY_ASSIGN(auto devs, neigh_devices());
 

@@ -1,4 +1,5 @@
 #include "faas/fork_state.hpp"
+#include "faas/timing.hpp"
 
 #include <time.h>
 
@@ -12,34 +13,23 @@ constexpr const char* kColumns =
     "id, method, base, parent, depth, lowers, tmpfs_bytes, state, holder_pid, holder_start, "
     "created_at, sandbox";
 
-std::string text(const SqlValue& v) {
-  if (const auto* s = std::get_if<std::string>(&v)) return *s;
-  return {};
-}
-
-std::int64_t integer(const SqlValue& v) {
-  if (const auto* i = std::get_if<std::int64_t>(&v)) return *i;
-  if (const auto* d = std::get_if<double>(&v)) return static_cast<std::int64_t>(*d);
-  return 0;
-}
-
 ForkRow from_row(const SqlRow& r) {
   ForkRow f;
-  f.id = text(r.at(0));
-  f.method = parse_fork_method(text(r.at(1))).value_or(ForkMethod::overlay);
-  f.base = text(r.at(2));
-  f.parent = text(r.at(3));
-  f.depth = static_cast<int>(integer(r.at(4)));
-  auto lowers = nlohmann::json::parse(text(r.at(5)), nullptr, false);
+  f.id = sql_text(r.at(0));
+  f.method = parse_fork_method(sql_text(r.at(1))).value_or(ForkMethod::overlay);
+  f.base = sql_text(r.at(2));
+  f.parent = sql_text(r.at(3));
+  f.depth = static_cast<int>(sql_int(r.at(4)));
+  auto lowers = nlohmann::json::parse(sql_text(r.at(5)), nullptr, false);
   if (lowers.is_array())
     for (const auto& l : lowers)
       if (l.is_string()) f.lowers.push_back(l.get<std::string>());
-  f.tmpfs_bytes = static_cast<std::uint64_t>(integer(r.at(6)));
-  f.state = text(r.at(7));
-  f.holder.pid = static_cast<pid_t>(integer(r.at(8)));
-  f.holder.start_time = static_cast<std::uint64_t>(integer(r.at(9)));
-  f.created_at = integer(r.at(10));
-  f.sandbox = text(r.at(11));
+  f.tmpfs_bytes = static_cast<std::uint64_t>(sql_int(r.at(6)));
+  f.state = sql_text(r.at(7));
+  f.holder.pid = static_cast<pid_t>(sql_int(r.at(8)));
+  f.holder.start_time = static_cast<std::uint64_t>(sql_int(r.at(9)));
+  f.created_at = sql_int(r.at(10));
+  f.sandbox = sql_text(r.at(11));
   return f;
 }
 
@@ -60,12 +50,6 @@ bool valid_fork_id(std::string_view id) {
   return true;
 }
 
-std::int64_t unix_ms_now() {
-  timespec ts{};
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return static_cast<std::int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
-}
-
 Result<void> fork_insert(StateStore& st, const ForkRow& row) {
   nlohmann::json lowers = nlohmann::json::array();
   for (const auto& l : row.lowers) lowers.push_back(l);
@@ -73,8 +57,8 @@ Result<void> fork_insert(StateStore& st, const ForkRow& row) {
     if (!row.parent.empty()) {
       FAAS_TRY_ASSIGN(auto rows, st.query("SELECT state FROM forks WHERE id = ?", {row.parent}));
       if (rows.empty()) return Error(Exit::no_input, "fork `" + row.parent + "` not found in state");
-      if (text(rows[0].at(0)) != kForkReady)
-        return Error(Exit::temp, "fork `" + row.parent + "` is " + text(rows[0].at(0)));
+      if (sql_text(rows[0].at(0)) != kForkReady)
+        return Error(Exit::temp, "fork `" + row.parent + "` is " + sql_text(rows[0].at(0)));
     }
     FAAS_TRY(st.query(std::string("INSERT INTO forks (") + kColumns +
                           ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -135,7 +119,7 @@ Result<std::vector<std::string>> fork_dependents(StateStore& st, std::string_vie
                                       "(method = 'overlay' OR state = 'creating') ORDER BY id",
                                       {std::string(id)}));
   std::vector<std::string> out;
-  for (const auto& r : rows) out.push_back(text(r.at(0)));
+  for (const auto& r : rows) out.push_back(sql_text(r.at(0)));
   return out;
 }
 

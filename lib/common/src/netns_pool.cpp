@@ -13,29 +13,13 @@
 #include "faas/log.hpp"
 #include "faas/netns.hpp"
 #include "faas/scope_exit.hpp"
+#include "faas/timing.hpp"
 
 namespace faas {
 
 namespace {
 
 std::string q(std::string_view s) { return "`" + std::string(s) + "`"; }
-
-std::string text(const SqlValue& v) {
-  if (const auto* s = std::get_if<std::string>(&v)) return *s;
-  return {};
-}
-
-std::int64_t integer(const SqlValue& v) {
-  if (const auto* i = std::get_if<std::int64_t>(&v)) return *i;
-  if (const auto* d = std::get_if<double>(&v)) return static_cast<std::int64_t>(*d);
-  return 0;
-}
-
-std::int64_t now_ms() {
-  timespec ts{};
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return static_cast<std::int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
-}
 
 bool valid_id(std::string_view id) {
   if (id.size() != 12) return false;
@@ -59,35 +43,35 @@ constexpr const char* kPoolSelect =
 
 NetnsLease lease_from(const SqlRow& r) {
   NetnsLease l;
-  l.id = text(r.at(0));
-  l.pool = text(r.at(1));
-  l.name = text(r.at(2));
-  l.host_if = text(r.at(3));
-  l.state = text(r.at(4));
-  l.holder.pid = static_cast<pid_t>(integer(r.at(5)));
-  l.holder.start_time = static_cast<std::uint64_t>(integer(r.at(6)));
-  l.claimed_at = integer(r.at(7));
-  l.created_at = integer(r.at(8));
-  l.ip = static_cast<Ipv4>(integer(r.at(9)));
-  if (auto n = parse_subnet(text(r.at(10)))) l.subnet = *n;
+  l.id = sql_text(r.at(0));
+  l.pool = sql_text(r.at(1));
+  l.name = sql_text(r.at(2));
+  l.host_if = sql_text(r.at(3));
+  l.state = sql_text(r.at(4));
+  l.holder.pid = static_cast<pid_t>(sql_int(r.at(5)));
+  l.holder.start_time = static_cast<std::uint64_t>(sql_int(r.at(6)));
+  l.claimed_at = sql_int(r.at(7));
+  l.created_at = sql_int(r.at(8));
+  l.ip = static_cast<Ipv4>(sql_int(r.at(9)));
+  if (auto n = parse_subnet(sql_text(r.at(10)))) l.subnet = *n;
   return l;
 }
 
 NetnsPool pool_from(const SqlRow& r) {
   NetnsPool p;
-  p.name = text(r.at(0));
-  p.tag = text(r.at(1));
-  p.bridge = text(r.at(2));
-  p.state = text(r.at(3));
-  if (auto n = parse_subnet(text(r.at(4)))) p.subnet = *n;
-  p.mtu = static_cast<unsigned>(integer(r.at(5)));
-  p.size = static_cast<std::uint32_t>(integer(r.at(6)));
-  p.holder.pid = static_cast<pid_t>(integer(r.at(7)));
-  p.holder.start_time = static_cast<std::uint64_t>(integer(r.at(8)));
-  p.created_at = integer(r.at(9));
-  p.ready = static_cast<std::uint32_t>(integer(r.at(10)));
-  p.leased = static_cast<std::uint32_t>(integer(r.at(11)));
-  p.total = static_cast<std::uint32_t>(integer(r.at(12)));
+  p.name = sql_text(r.at(0));
+  p.tag = sql_text(r.at(1));
+  p.bridge = sql_text(r.at(2));
+  p.state = sql_text(r.at(3));
+  if (auto n = parse_subnet(sql_text(r.at(4)))) p.subnet = *n;
+  p.mtu = static_cast<unsigned>(sql_int(r.at(5)));
+  p.size = static_cast<std::uint32_t>(sql_int(r.at(6)));
+  p.holder.pid = static_cast<pid_t>(sql_int(r.at(7)));
+  p.holder.start_time = static_cast<std::uint64_t>(sql_int(r.at(8)));
+  p.created_at = sql_int(r.at(9));
+  p.ready = static_cast<std::uint32_t>(sql_int(r.at(10)));
+  p.leased = static_cast<std::uint32_t>(sql_int(r.at(11)));
+  p.total = static_cast<std::uint32_t>(sql_int(r.at(12)));
   return p;
 }
 
@@ -173,22 +157,6 @@ bool valid_ifname(std::string_view name) {
   });
 }
 
-std::optional<std::int64_t> parse_duration_ms(std::string_view s) {
-  std::size_t i = 0;
-  std::int64_t n = 0;
-  for (; i < s.size() && s[i] >= '0' && s[i] <= '9'; ++i) {
-    if (n > 1'000'000'000'000) return std::nullopt;
-    n = n * 10 + (s[i] - '0');
-  }
-  if (i == 0) return std::nullopt;
-  std::string_view unit = s.substr(i);
-  if (unit.empty() || unit == "s") return n * 1000;
-  if (unit == "ms") return n;
-  if (unit == "m") return n * 60'000;
-  if (unit == "h") return n * 3'600'000;
-  return std::nullopt;
-}
-
 // ---- state helpers ----
 
 Result<netlink::Socket*> NetnsPools::host() {
@@ -221,7 +189,7 @@ Result<std::vector<NetnsPool>> NetnsPools::list_pools() {
 Result<std::uint32_t> NetnsPools::live_count(std::string_view pool) {
   FAAS_TRY_ASSIGN(auto rows, st_.query("SELECT count(*) FROM netns WHERE pool = ? AND state != 'removing'",
                                        {std::string(pool)}));
-  return static_cast<std::uint32_t>(integer(rows.at(0).at(0)));
+  return static_cast<std::uint32_t>(sql_int(rows.at(0).at(0)));
 }
 
 Result<std::optional<NetnsLease>> NetnsPools::find(std::string_view id) {
@@ -339,7 +307,7 @@ Result<std::optional<NetnsLease>> NetnsPools::create_one(const NetnsPool& p, boo
   l.subnet = p.subnet;
   l.state = std::string(kNsCreating);
   l.holder = self_;
-  l.created_at = now_ms();
+  l.created_at = unix_ms();
   bool full = false;
   auto tx = st_.immediate([&]() -> Result<void> {
     if (only_below_size) {
@@ -351,7 +319,7 @@ Result<std::optional<NetnsLease>> NetnsPools::create_one(const NetnsPool& p, boo
     }
     FAAS_TRY_ASSIGN(auto used_rows, st_.query("SELECT addr FROM netns_addresses WHERE pool = ?", {p.name}));
     std::set<Ipv4> used;
-    for (const auto& r : used_rows) used.insert(static_cast<Ipv4>(integer(r.at(0))));
+    for (const auto& r : used_rows) used.insert(static_cast<Ipv4>(sql_int(r.at(0))));
     auto a = next_free_address(p.subnet, used);
     if (!a) return Error(Exit::temp, "pool " + q(p.name) + ": no free address left in " + p.subnet.text());
     l.ip = *a;
@@ -524,7 +492,7 @@ Result<NetnsPool> NetnsPools::create_pool(const NetnsPoolSpec& spec) {
   p.size = spec.size;
   p.state = std::string(kNsCreating);
   p.holder = self_;
-  p.created_at = now_ms();
+  p.created_at = unix_ms();
   auto tx = st_.immediate([&]() -> Result<void> {
     FAAS_TRY_ASSIGN(auto exists, st_.query("SELECT 1 FROM netns_pools WHERE name = ?", {p.name}));
     if (!exists.empty()) return Error(Exit::cant_create, "pool " + q(p.name) + " exists");
@@ -532,14 +500,14 @@ Result<NetnsPool> NetnsPools::create_pool(const NetnsPoolSpec& spec) {
     std::set<std::pair<Ipv4, int>> taken;
     std::set<std::string> tags, bridges;
     for (const auto& r : pools) {
-      tags.insert(text(r.at(2)));
-      bridges.insert(text(r.at(3)));
-      auto n = parse_subnet(text(r.at(1)));
+      tags.insert(sql_text(r.at(2)));
+      bridges.insert(sql_text(r.at(3)));
+      auto n = parse_subnet(sql_text(r.at(1)));
       if (!n) continue;
       taken.insert({n->network, n->prefix});
       if (want && overlaps(*want, *n))
         return Error(Exit::usage, "subnet " + want->text() + " overlaps " + n->text() +
-                                      " of pool " + q(text(r.at(0))));
+                                      " of pool " + q(sql_text(r.at(0))));
     }
     for (const auto& [n, what] : host_nets) {
       taken.insert({n.network, n.prefix});

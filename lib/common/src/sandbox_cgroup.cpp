@@ -1,4 +1,5 @@
 #include "faas/sandbox_cgroup.hpp"
+#include "faas/timing.hpp"
 
 #include <fcntl.h>
 #include <time.h>
@@ -62,11 +63,6 @@ std::vector<Place> places() {
     }
   }
   return out;
-}
-
-void sleep_ms(int ms) {
-  timespec ts{0, static_cast<long>(ms) * 1000000L};
-  ::nanosleep(&ts, nullptr);
 }
 
 }  // namespace

@@ -22,46 +22,24 @@ constexpr const char* kRowColumns =
     "id, pool, template, state, start, pid, pid_start, cgroup, control, rootfs, netns, ip, "
     "holder_pid, holder_start, claimed_at, uses, created_at";
 
-std::int64_t wall_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-void sleep_ms(int ms) {
-  timespec ts{ms / 1000, static_cast<long>(ms % 1000) * 1000000L};
-  while (::nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-  }
-}
-
-std::int64_t as_int(const SqlValue& v) {
-  if (auto* i = std::get_if<std::int64_t>(&v)) return *i;
-  return 0;
-}
-
-std::string as_text(const SqlValue& v) {
-  if (auto* s = std::get_if<std::string>(&v)) return *s;
-  return {};
-}
-
 SandboxRow row_from(const SqlRow& r) {
   SandboxRow s;
-  s.id = as_text(r[0]);
-  s.pool = as_text(r[1]);
-  s.template_name = as_text(r[2]);
-  s.state = as_text(r[3]);
-  s.start = as_text(r[4]);
-  s.pid = static_cast<pid_t>(as_int(r[5]));
-  s.pid_start = static_cast<std::uint64_t>(as_int(r[6]));
-  s.cgroup = as_text(r[7]);
-  s.control = as_text(r[8]);
-  s.rootfs = as_text(r[9]);
-  s.netns = as_text(r[10]);
-  s.ip = as_text(r[11]);
-  s.holder = Holder{static_cast<pid_t>(as_int(r[12])), static_cast<std::uint64_t>(as_int(r[13]))};
-  s.claimed_at = as_int(r[14]);
-  s.uses = as_int(r[15]);
-  s.created_at = as_int(r[16]);
+  s.id = sql_text(r[0]);
+  s.pool = sql_text(r[1]);
+  s.template_name = sql_text(r[2]);
+  s.state = sql_text(r[3]);
+  s.start = sql_text(r[4]);
+  s.pid = static_cast<pid_t>(sql_int(r[5]));
+  s.pid_start = static_cast<std::uint64_t>(sql_int(r[6]));
+  s.cgroup = sql_text(r[7]);
+  s.control = sql_text(r[8]);
+  s.rootfs = sql_text(r[9]);
+  s.netns = sql_text(r[10]);
+  s.ip = sql_text(r[11]);
+  s.holder = Holder{static_cast<pid_t>(sql_int(r[12])), static_cast<std::uint64_t>(sql_int(r[13]))};
+  s.claimed_at = sql_int(r[14]);
+  s.uses = sql_int(r[15]);
+  s.created_at = sql_int(r[16]);
   return s;
 }
 
@@ -143,7 +121,7 @@ void mark_forks_removed(Json& rec, const std::vector<std::string>& removed) {
 Result<void> SandboxPools::template_add(const SandboxTemplate& t) {
   std::string spec = template_json(t).dump();
   auto r = db_.query("INSERT INTO templates (name, backend, spec, created_at) VALUES (?1, ?2, ?3, ?4)",
-                     {t.name, t.backend, spec, wall_ms()});
+                     {t.name, t.backend, spec, unix_ms()});
   if (!r) {
     auto existing = db_.query("SELECT 1 FROM templates WHERE name = ?1", {t.name});
     if (existing && !existing->empty()) return Error(Exit::cant_create, "template " + t.name + ": exists");
@@ -155,7 +133,7 @@ Result<void> SandboxPools::template_add(const SandboxTemplate& t) {
 Result<SandboxTemplate> SandboxPools::template_get(const std::string& name) {
   FAAS_TRY_ASSIGN(auto rows, db_.query("SELECT spec FROM templates WHERE name = ?1", {name}));
   if (rows.empty()) return Error(Exit::no_input, "template " + name + ": not found");
-  Json j = Json::parse(as_text(rows[0][0]), nullptr, false);
+  Json j = Json::parse(sql_text(rows[0][0]), nullptr, false);
   return template_from_json(j);
 }
 
@@ -163,7 +141,7 @@ Result<std::vector<SandboxTemplate>> SandboxPools::template_list() {
   FAAS_TRY_ASSIGN(auto rows, db_.query("SELECT spec FROM templates ORDER BY name"));
   std::vector<SandboxTemplate> out;
   for (const auto& r : rows) {
-    auto t = template_from_json(Json::parse(as_text(r[0]), nullptr, false));
+    auto t = template_from_json(Json::parse(sql_text(r[0]), nullptr, false));
     if (t) out.push_back(std::move(*t));
   }
   return out;
@@ -175,7 +153,7 @@ Result<void> SandboxPools::template_rm(const std::string& name) {
     if (t.empty()) return Error(Exit::no_input, "template " + name + ": not found");
     FAAS_TRY_ASSIGN(auto used, db_.query("SELECT name FROM pools WHERE template = ?1", {name}));
     if (!used.empty())
-      return Error(Exit::data, "template " + name + ": in use by pool " + as_text(used[0][0]) +
+      return Error(Exit::data, "template " + name + ": in use by pool " + sql_text(used[0][0]) +
                                    " (pool rm it first)");
     FAAS_TRY(db_.query("DELETE FROM templates WHERE name = ?1", {name}));
     return {};
@@ -188,7 +166,7 @@ Result<void> SandboxPools::template_rm(const std::string& name) {
 Result<std::vector<std::string>> SandboxPools::pool_names() {
   FAAS_TRY_ASSIGN(auto rows, db_.query("SELECT name FROM pools ORDER BY name"));
   std::vector<std::string> out;
-  for (const auto& r : rows) out.push_back(as_text(r[0]));
+  for (const auto& r : rows) out.push_back(sql_text(r[0]));
   return out;
 }
 
@@ -197,14 +175,14 @@ Result<PoolInfo> SandboxPools::pool_info(const std::string& pool) {
   if (rows.empty()) return Error(Exit::unavailable, "pool " + pool + ": not found");
   PoolInfo p;
   p.name = pool;
-  p.template_name = as_text(rows[0][0]);
-  p.size = as_int(rows[0][1]);
-  p.hits = as_int(rows[0][2]);
-  p.misses = as_int(rows[0][3]);
+  p.template_name = sql_text(rows[0][0]);
+  p.size = sql_int(rows[0][1]);
+  p.hits = sql_int(rows[0][2]);
+  p.misses = sql_int(rows[0][3]);
   FAAS_TRY_ASSIGN(auto counts, db_.query("SELECT state, count(*) FROM sandboxes WHERE pool = ?1 GROUP BY state", {pool}));
   for (const auto& c : counts) {
-    std::string st = as_text(c[0]);
-    std::int64_t n = as_int(c[1]);
+    std::string st = sql_text(c[0]);
+    std::int64_t n = sql_int(c[1]);
     if (st == "starting") p.starting = n;
     else if (st == "warm") p.warm = n;
     else if (st == "claimed") p.claimed = n;
@@ -277,21 +255,21 @@ Result<std::vector<SandboxRow>> SandboxPools::warm(const std::string& pool, std:
       FAAS_TRY_ASSIGN(auto t, db_.query("SELECT 1 FROM templates WHERE name = ?1", {tname}));
       if (t.empty()) return Error(Exit::no_input, "pool " + pool + ": template " + tname + ": not found");
       FAAS_TRY(db_.query("INSERT INTO pools (name, template, size, created_at) VALUES (?1, ?2, ?3, ?4)",
-                         {pool, tname, want, wall_ms()}));
+                         {pool, tname, want, unix_ms()}));
     } else {
-      tname = as_text(rows[0][0]);
-      want = size.value_or(as_int(rows[0][1]));
+      tname = sql_text(rows[0][0]);
+      want = size.value_or(sql_int(rows[0][1]));
       if (!template_name.empty() && template_name != tname)
         return Error(Exit::data, "pool " + pool + ": uses template " + tname + ", not " + template_name);
       if (size) FAAS_TRY(db_.query("UPDATE pools SET size = ?1 WHERE name = ?2", {want, pool}));
     }
     FAAS_TRY_ASSIGN(auto have, db_.query("SELECT count(*) FROM sandboxes WHERE pool = ?1 AND state IN ('warm', 'starting')", {pool}));
-    for (std::int64_t i = as_int(have[0][0]); i < want; ++i) {
+    for (std::int64_t i = sql_int(have[0][0]); i < want; ++i) {
       ids.push_back(new_id());
       FAAS_TRY(db_.query("INSERT INTO sandboxes (id, pool, template, state, start, holder_pid, holder_start, created_at) "
                          "VALUES (?1, ?2, ?3, 'starting', 'warm', ?4, ?5, ?6)",
                          {ids.back(), pool, tname, std::int64_t{self_.pid},
-                          static_cast<std::int64_t>(self_.start_time), wall_ms()}));
+                          static_cast<std::int64_t>(self_.start_time), unix_ms()}));
     }
     return {};
   });
@@ -389,15 +367,15 @@ Result<SandboxRow> SandboxPools::acquire(const std::string& pool, std::chrono::m
     }
     FAAS_TRY(db_.query("UPDATE pools SET misses = misses + 1 WHERE name = ?1", {pool}));
     if (!cold) return Error(Exit::temp, "pool " + pool + ": no warm sandbox (warm it, --wait, or --cold)");
-    std::string tname = as_text(p[0][0]), nid = new_id();
+    std::string tname = sql_text(p[0][0]), nid = new_id();
     FAAS_TRY_ASSIGN(auto t, template_get(tname));
     FAAS_TRY(db_.query("INSERT INTO sandboxes (id, pool, template, state, start, holder_pid, holder_start, created_at) "
                        "VALUES (?1, ?2, ?3, 'starting', 'cold', ?4, ?5, ?6)",
-                       {nid, pool, tname, std::int64_t{self_.pid}, static_cast<std::int64_t>(self_.start_time), wall_ms()}));
+                       {nid, pool, tname, std::int64_t{self_.pid}, static_cast<std::int64_t>(self_.start_time), unix_ms()}));
     FAAS_TRY_ASSIGN(auto row, start_one(t, nid));
     FAAS_TRY(db_.query("UPDATE sandboxes SET state = 'claimed', holder_pid = ?1, holder_start = ?2, claimed_at = ?3, "
                        "uses = 1 WHERE id = ?4",
-                       {std::int64_t{holder.pid}, static_cast<std::int64_t>(holder.start_time), wall_ms(), nid}));
+                       {std::int64_t{holder.pid}, static_cast<std::int64_t>(holder.start_time), unix_ms(), nid}));
     row.state = "claimed";
     row.holder = holder;
     row.uses = 1;

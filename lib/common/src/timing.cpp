@@ -1,8 +1,21 @@
 #include "faas/timing.hpp"
 
+#include <cerrno>
 #include <string>
 
 namespace faas {
+
+std::int64_t unix_ms() {
+  timespec ts{};
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<std::int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+}
+
+void sleep_ms(int ms) {
+  timespec ts{ms / 1000, static_cast<long>(ms % 1000) * 1000000L};
+  while (::nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+  }
+}
 
 void add_timing(Json& rec, std::string_view tool, std::string_view step, std::uint64_t us) {
   std::string key;

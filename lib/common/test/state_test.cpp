@@ -1,4 +1,5 @@
 #include "faas/state.hpp"
+#include "faas/timing.hpp"
 
 #include <sys/stat.h>
 #include <time.h>
@@ -51,12 +52,6 @@ std::int64_t scalar(StateStore& s, std::string_view sql, const std::vector<SqlVa
   if (rows->size() != 1 || rows->front().size() != 1)
     throw std::runtime_error("not one value: " + std::string(sql));
   return as_int(rows->front().front());
-}
-
-std::int64_t unix_ms_now() {
-  timespec ts{};
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return static_cast<std::int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
 }
 
 TEST(StateStore, OpenCreatesWalDatabase) {
@@ -344,7 +339,7 @@ TEST(StateStore, ClaimPicksFirstMatchingRow) {
                      " ('c', 'hello', 'warm'), ('d', 'hello', 'broken')")
                   .ok());
   const Holder me{4242, 777};
-  const std::int64_t t0 = unix_ms_now();
+  const std::int64_t t0 = unix_ms();
   auto first = s.claim("pool", "pool = ?1 AND state = ?2", {std::string("hello"), std::string("warm")},
                        "busy", me);
   ASSERT_TRUE(first.ok()) << first.error().what();
@@ -356,7 +351,7 @@ TEST(StateStore, ClaimPicksFirstMatchingRow) {
   EXPECT_EQ(as_int((*rows)[0][1]), 4242);
   EXPECT_EQ(as_int((*rows)[0][2]), 777);
   EXPECT_GE(as_int((*rows)[0][3]), t0);
-  EXPECT_LE(as_int((*rows)[0][3]), unix_ms_now());
+  EXPECT_LE(as_int((*rows)[0][3]), unix_ms());
 
   auto second = s.claim("pool", "pool = ?1 AND state = ?2",
                         {std::string("hello"), std::string("warm")}, "busy", me);

@@ -47,7 +47,6 @@ std::filesystem::path fork_dir(const std::filesystem::path& state_dir, std::stri
 // IDs are what new_id() makes (lowercase hex); nothing else names a fork.
 bool valid_fork_id(std::string_view id);
 
-std::int64_t unix_ms_now();
 
 // Inserts a `creating` row. With a parent, checks in the same transaction
 // that the parent is `ready` (Exit::temp when it is going away).

@@ -79,9 +79,6 @@ Json netns_pool_json(const NetnsPool& p);
 bool valid_netns_pool_name(std::string_view name);  // [a-z0-9][a-z0-9_.-]{0,31}
 bool valid_ifname(std::string_view name);            // 1-15 chars, no '/', ':' or space
 
-// Parses 90s, 250ms, 2m, 1h; a bare number is seconds.
-std::optional<std::int64_t> parse_duration_ms(std::string_view s);
-
 class NetnsPools {
  public:
   // self: the process doing the work (holder of transient states).

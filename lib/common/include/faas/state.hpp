@@ -23,6 +23,11 @@ namespace faas {
 using SqlValue = std::variant<std::monostate, std::int64_t, double, std::string>;
 using SqlRow = std::vector<SqlValue>;
 
+// A column's text, or "" for NULL and numbers.
+std::string sql_text(const SqlValue& v);
+// A column's integer (a REAL truncated), or 0 for NULL and text.
+std::int64_t sql_int(const SqlValue& v);
+
 // A prepared statement; binds are 1-based like SQLite's. A failed bind is
 // reported by the next step().
 class Stmt {

@@ -28,6 +28,11 @@ class Stopwatch {
   std::uint64_t start_;
 };
 
+// Wall-clock milliseconds since the epoch: what the state store records.
+std::int64_t unix_ms();
+// Sleeps ms milliseconds, resuming after a signal.
+void sleep_ms(int ms);
+
 // rec["timing"]["<tool>.<step>"] = us (adds to an existing value, so a
 // step done twice in one record accumulates).
 void add_timing(Json& rec, std::string_view tool, std::string_view step,
