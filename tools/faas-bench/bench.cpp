@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -24,6 +25,12 @@ std::vector<std::unique_ptr<Scenario>> all_scenarios() {
   std::vector<std::unique_ptr<Scenario>> s;
   s.push_back(make_init_scenario());
   s.push_back(make_startup_scenario());
+  s.push_back(make_fork_scenario());
+  s.push_back(make_netns_scenario());
+  s.push_back(make_cold_scenario());
+  s.push_back(make_warm_scenario());
+  s.push_back(make_gateway_scenario());
+  s.push_back(make_mem_scenario());
   return s;
 }
 
@@ -55,6 +62,24 @@ Stats compute_stats(std::vector<double> samples) {
     s.stddev = std::sqrt(sq / static_cast<double>(samples.size() - 1));
   }
   return s;
+}
+
+// ---- parameters -------------------------------------------------------------
+
+std::string Context::param(const std::string& key, const std::string& fallback) const {
+  auto it = params.find(key);
+  return it == params.end() ? fallback : it->second;
+}
+
+Result<long long> Context::int_param(const std::string& key, long long fallback) const {
+  auto it = params.find(key);
+  if (it == params.end()) return fallback;
+  const std::string& v = it->second;
+  long long n = 0;
+  auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+  if (ec != std::errc() || end != v.data() + v.size() || n < 0)
+    return Error(Exit::usage, "--param " + key + "=" + v + ": expected a whole number >= 0");
+  return n;
 }
 
 // ---- finding things ---------------------------------------------------------
@@ -106,6 +131,8 @@ Context make_context(const Options& opts) {
   Context ctx;
   ctx.self_dir = self_dir();
   ctx.pidns = opts.pidns;
+  ctx.iterations = opts.iterations;
+  ctx.warmup = opts.warmup;
   ctx.timeout_ms = static_cast<int>(opts.timeout_s * 1000);
   // The handler: --handler, $FAAS_BENCH_HANDLER, the build tree, an install.
   ctx.handler = opts.handler.empty() ? env_or_empty("FAAS_BENCH_HANDLER") : opts.handler;
@@ -126,6 +153,26 @@ Context make_context(const Options& opts) {
   if (path.empty()) path = "/usr/local/bin:/usr/bin:/bin";
   ctx.peer_path = split_path(path);
   return ctx;
+}
+
+// --param KEY=VALUE into ctx.params; a key the scenario does not know is a
+// usage error naming the valid ones.
+Result<void> parse_params(const Scenario& sc, const std::vector<std::string>& given, Context& ctx) {
+  const auto known = sc.params();
+  for (const auto& kv : given) {
+    auto eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0)
+      return Error(Exit::usage, "--param `" + kv + "`: expected KEY=VALUE");
+    std::string key = kv.substr(0, eq);
+    if (std::none_of(known.begin(), known.end(), [&](const Param& p) { return p.key == key; })) {
+      std::string valid;
+      for (const auto& p : known) valid += (valid.empty() ? "" : ", ") + p.key;
+      return Error(Exit::usage, "scenario " + std::string(sc.name()) + ": unknown --param `" + key +
+                                    "` (valid: " + (valid.empty() ? "none" : valid) + ")");
+    }
+    ctx.params[key] = kv.substr(eq + 1);
+  }
+  return {};
 }
 
 // The private directory of one run: under the run directory when it exists,
@@ -283,6 +330,33 @@ Outcome report(const Scenario& sc, const Slot& slot, const Variant& base,
   return {Json{{"v", kRecordVersion}, {"bench", std::move(b)}}, std::move(row)};
 }
 
+// A self-measured scenario: the variants asked for (all by default), measured
+// by the scenario itself; its report printed as records or a table.
+Result<Exit> run_self_measured(Scenario& sc, const Context& ctx, std::vector<Variant>& variants,
+                               const Options& opts, const CommonOptions& common) {
+  std::vector<Variant*> wanted;
+  Exit status = Exit::ok;
+  for (auto& v : variants) {
+    bool asked = opts.variants.empty() || &v == &variants.front() ||
+                 std::find(opts.variants.begin(), opts.variants.end(), v.name) !=
+                     opts.variants.end();
+    if (!asked) continue;
+    if (!v.skipped.empty() && !opts.variants.empty() && &v != &variants.front())
+      status = Exit::unavailable;
+    wanted.push_back(&v);
+  }
+  FAAS_TRY_ASSIGN(Report rep, sc.measure(ctx, wanted));
+  if (common.output() == OutputMode::table) {
+    Table table(rep.columns);
+    for (auto& row : rep.rows) table.add(std::move(row));
+    FAAS_TRY(write_all(1, table.render()));
+  } else {
+    RecordWriter out(1);
+    for (auto& rec : rep.records) FAAS_TRY(out.write(std::move(rec)));
+  }
+  return status;
+}
+
 }  // namespace
 
 Result<Exit> run(const CommonOptions& common, const Options& opts) {
@@ -299,9 +373,11 @@ Result<Exit> run(const CommonOptions& common, const Options& opts) {
     std::error_code ec;
     fs::remove_all(ctx.work_dir, ec);
   });
+  FAAS_TRY(parse_params(*sc, opts.params, ctx));
   std::vector<Variant> variants = sc->variants(ctx);
   FAAS_TRY(check_variant_names(*sc, variants, opts.variants));
   FAAS_TRY_CTX(sc->prepare(ctx), where);
+  if (sc->self_measured()) return run_self_measured(*sc, ctx, variants, opts, common);
   const Variant& base = variants.front();
   if (!base.skipped.empty())
     return Error(Exit::unavailable,
@@ -374,6 +450,16 @@ Result<Exit> list(const CommonOptions& common, const Options& opts) {
   }
   if (as_table) {
     FAAS_TRY(write_all(1, table.render()));
+    Table knobs({"scenario", "param", "default", "meaning"});
+    bool any = false;
+    for (const auto& sc : scenarios) {
+      if (!opts.scenario.empty() && sc->name() != opts.scenario) continue;
+      for (const auto& p : sc->params()) {
+        knobs.add({std::string(sc->name()), p.key, p.fallback, p.help});
+        any = true;
+      }
+    }
+    if (any) FAAS_TRY(write_all(1, "\n" + knobs.render()));
   }
   return Exit::ok;
 }

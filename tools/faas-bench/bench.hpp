@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -27,6 +28,7 @@ struct Options {
   std::string peer_path;              // --peer-path, default $PATH
   bool pidns = false;                 // --pidns: every variant is PID 1 of a new pid ns
   double timeout_s = 10;              // --timeout: per step of one iteration
+  std::vector<std::string> params;    // --param KEY=VALUE: scenario knobs (see `ls`)
 };
 
 // What a scenario gets to plan and run its variants.
@@ -38,6 +40,29 @@ struct Context {
   std::string work_dir;                // private temp dir; empty for `ls`
   bool pidns = false;
   int timeout_ms = 10000;
+  int iterations = 200;
+  int warmup = 20;
+  // --param KEY=VALUE, checked against Scenario::params() before prepare().
+  std::map<std::string, std::string> params;
+  // The value of --param key, or fallback.
+  std::string param(const std::string& key, const std::string& fallback) const;
+  // The same as a number; a value that is not one is a usage error.
+  Result<long long> int_param(const std::string& key, long long fallback) const;
+};
+
+// A knob of a scenario, shown by `faas-bench ls`.
+struct Param {
+  std::string key;
+  std::string fallback;
+  std::string help;
+};
+
+// What a self-measured scenario reports: one record per row (the `bench`
+// object of each) and the table shown with --table.
+struct Report {
+  std::vector<std::string> columns;
+  std::vector<std::vector<std::string>> rows;
+  std::vector<Json> records;  // each {"v":1,"bench":{...}}
 };
 
 struct Variant {
@@ -63,10 +88,25 @@ class Scenario {
   virtual Result<std::uint64_t> once(const Variant& v) = 0;
   // Called after a failed iteration, before the next one (--keep-going).
   virtual Result<void> recover() { return {}; }
+  // The --param keys this scenario accepts.
+  virtual std::vector<Param> params() const { return {}; }
+  // A scenario that is not a race of latencies (throughput, memory saved)
+  // says so and measures itself: the runner calls prepare() then measure()
+  // instead of once() per round, and prints what measure() reports.
+  virtual bool self_measured() const { return false; }
+  virtual Result<Report> measure(const Context& /*ctx*/, const std::vector<Variant*>& /*wanted*/) {
+    return Error(Exit::software, "scenario " + std::string(name()) + " is not self-measured");
+  }
 };
 
 std::unique_ptr<Scenario> make_init_scenario();
 std::unique_ptr<Scenario> make_startup_scenario();
+std::unique_ptr<Scenario> make_fork_scenario();     // scenario_fork.cpp
+std::unique_ptr<Scenario> make_netns_scenario();    // scenario_netns.cpp
+std::unique_ptr<Scenario> make_cold_scenario();     // scenario_pipeline.cpp
+std::unique_ptr<Scenario> make_warm_scenario();     // scenario_pipeline.cpp
+std::unique_ptr<Scenario> make_gateway_scenario();  // scenario_gateway.cpp
+std::unique_ptr<Scenario> make_mem_scenario();      // scenario_mem.cpp
 std::vector<std::unique_ptr<Scenario>> all_scenarios();
 
 // Statistics over samples in microseconds. Percentiles are nearest-rank:

@@ -10,7 +10,7 @@ int main(int argc, char** argv) {
   faas::bench::Options o;
   auto* run = app.add_subcommand("run", "Run a scenario and print one record per variant");
   auto* ls = app.add_subcommand("ls", "List scenarios and variants, and which peers are installed");
-  run->add_option("scenario", o.scenario, "The scenario: init or startup")->required();
+  run->add_option("scenario", o.scenario, "The scenario (`faas-bench ls` lists them)")->required();
   ls->add_option("scenario", o.scenario, "Only this scenario");
   run->add_option("-n,--iterations", o.iterations, "Timed iterations per variant (default 200)")
       ->check(CLI::Range(1, 100000000));
@@ -19,6 +19,8 @@ int main(int argc, char** argv) {
   run->add_option("--variant", o.variants,
                   "Only this variant (repeatable; the baseline always runs)")
       ->delimiter(',');
+  run->add_option("--param", o.params,
+                  "KEY=VALUE: a knob of the scenario (repeatable; `faas-bench ls` lists them)");
   run->add_flag("--pidns", o.pidns, "Run every variant as PID 1 of a new pid namespace");
   run->add_option("--timeout", o.timeout_s,
                   "Seconds one step of an iteration may take (default 10)")
