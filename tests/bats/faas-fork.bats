@@ -133,6 +133,8 @@ fork_record_ok='.v == 1 and (.fork.id | test("^[0-9a-f]{12}$")) and (.fork as $f
 		and .fork.base == "'"$BASE"'" and (.fork.upper | endswith("/upper")) and (.fork.work | endswith("/work"))
 		and .fork.holder.pid == '"$$"' and .timing["fork.mount"] > 0'
 	[ "$(findmnt -no FSTYPE "$MERGED")" = overlay ]
+	# Its layers are on a tmpfs of its own, its dir.
+	[ "$(findmnt -no FSTYPE "$(dirname "$MERGED")")" = tmpfs ]
 	[ "$(cat "$MERGED/etc/hostname")" = base ]
 	# The merged root has the base root's owner and mode.
 	[ "$(stat -c %a:%u:%g "$MERGED")" = "$(stat -c %a:%u:%g "$BASE")" ]
@@ -232,7 +234,9 @@ fork_record_ok='.v == 1 and (.fork.id | test("^[0-9a-f]{12}$")) and (.fork as $f
 	assert_json_lines '.fork.upper_tmpfs == 1048576 and (.fork.upper | endswith("/rw/upper"))'
 	local rw
 	rw=$(dirname "$(jq -r .fork.upper <<<"$output")")
-	[ "$(findmnt -no FSTYPE "$rw")" = tmpfs ]
+	# The fork's dir is its tmpfs, of the size asked for.
+	[ "$(findmnt -no FSTYPE "$(dirname "$rw")")" = tmpfs ]
+	[ "$(findmnt -no FSTYPE -T "$rw")" = tmpfs ]
 	[ "$(df -B1 --output=size "$rw" | tail -1 | tr -d ' ')" -eq 1048576 ]
 	run ! dd if=/dev/zero of="$MERGED/big" bs=64k count=64 status=none
 	[ "$(cat "$BASE/etc/hostname")" = base ]
@@ -500,7 +504,8 @@ EOF
 	run_faas -65 "$FAAS_FORK" rm <<<"{\"fork\":{\"id\":\"$ID\",\"upper\":\"$BASE\"}}"
 	run_faas -65 "$FAAS_FORK" <<<"{\"fork\":{\"id\":\"$ID\",\"merged\":\"/\"}}"
 	[ "$(findmnt -no FSTYPE "$MERGED")" = overlay ]
-	[ "$(wc -l </proc/self/mountinfo)" -eq $((before + 1)) ]
+	# The fork's two mounts: its tmpfs and its overlay.
+	[ "$(wc -l </proc/self/mountinfo)" -eq $((before + 2)) ]
 	[ -d "$BASE/etc" ]
 	# A base inside the state dir other than a fork's merged tree.
 	run_faas -65 "$FAAS_FORK" --base "$(dirname "$MERGED")/upper"
@@ -583,7 +588,7 @@ EOF
 	[[ "$stderr" == *"mount overlay"* ]]
 	mv "$upper.away" "$upper"
 	[ "$(ls "$FAAS_STATE_DIR/forks")" = "$parent" ]
-	[ "$(mounts_under "$FAAS_STATE_DIR")" = "$MERGED" ]
+	[ "$(mounts_under "$FAAS_STATE_DIR" | sort)" = "$(printf '%s\n%s' "$(dirname "$MERGED")" "$MERGED")" ]
 	run_faas "$FAAS_FORK" ls --json
 	[ "${#lines[@]}" -eq 1 ]
 	run_faas "$FAAS_FORK" rm "$parent"
@@ -622,7 +627,7 @@ fork_dir_made() { [ -n "$(ls -A "$FAAS_STATE_DIR/forks" 2>/dev/null)" ]; }
 		wait "${pids[$i]}" || { cat "$FAAS_TMP/err.$i" >&2; return 1; }
 	done
 	[ "$(cat "$FAAS_TMP"/out.* | jq -r .fork.id | sort -u | wc -l)" -eq 32 ]
-	[ "$(mounts_under "$FAAS_STATE_DIR" | wc -l)" -eq 32 ]
+	[ "$(mounts_under "$FAAS_STATE_DIR" | wc -l)" -eq 64 ] # a tmpfs and an overlay each
 	run_faas "$FAAS_FORK" ls --json
 	[ "${#lines[@]}" -eq 32 ]
 	# Removing them concurrently too, through records.
@@ -634,6 +639,32 @@ fork_dir_made() { [ -n "$(ls -A "$FAAS_STATE_DIR/forks" 2>/dev/null)" ]; }
 		wait "${pids[$i]}" || { cat "$FAAS_TMP/err.$i" >&2; return 1; }
 	done
 	assert_no_fork_left
+}
+
+# ---- the benchmark ----
+
+@test "fork: faas-bench run fork times every variant with tiny params and leaves nothing behind" {
+	local variants='["mkdir+mount","overlay","overlay-tmpfs","rm","btrfs","btrfs-snapshot","reflink-btrfs","cp-reflink-btrfs","reflink-xfs","cp-reflink-xfs","copy","cp-a"]'
+	# The work dir goes under the run dir: everything it made is under $FAAS_TMP.
+	run_faas "$FAAS_BENCH" run fork --run-dir "$FAAS_RUN_DIR" --param files=40 --param slow-iterations=1 \
+		--iterations 2 --warmup 1 --json
+	[ "$status" -eq 0 ]
+	assert_json_lines '.v == 1 and .bench.scenario == "fork"'
+	[ "$(jq -sc '[.[].bench.variant]' <<<"$output")" = "$variants" ]
+	# A variant that ran has a time; one that could not says why.
+	assert_json_lines '.bench | if .skipped then (.skipped | length > 0)
+		else .p50 > 0 and .p99 >= .p50 and (.command | length > 0) end'
+	assert_json_lines '.bench | .skipped or (.variant | test("reflink|copy|cp-a")) or .iterations == 2'
+	assert_json_lines '.bench | .skipped or (.variant | test("reflink|copy|cp-a") | not) or (.iterations == 1 and .warmup == 1)'
+	[ "$(jq -r 'select(.bench.variant == "mkdir+mount") | .bench.peer' <<<"$output")" = true ]
+	[ "$(jq -r 'select(.bench.variant == "overlay") | .bench.vs.baseline' <<<"$output")" = mkdir+mount ]
+	# No mount, loop device, fork or file is left.
+	[ -z "$(mounts_under "$FAAS_TMP")" ]
+	! losetup -l -n -O BACK-FILE 2>/dev/null | grep -qF "$FAAS_TMP/"
+	[ -z "$(ls -A "$FAAS_RUN_DIR")" ]
+	# A knob it does not know is a usage error naming the valid ones.
+	run_faas -64 "$FAAS_BENCH" run fork --param size=1
+	[[ "$stderr" == *"valid: files, state, slow-iterations"* ]]
 }
 
 @test "fork: a man page with every section" {

@@ -64,8 +64,10 @@ struct ForkSpec {
   const std::atomic<bool>* cancel = nullptr;
 };
 
-// A fork on disk: dir/merged is its root; dir/upper and dir/work its
-// overlay layers (or dir/rw/{upper,work} on a tmpfs mounted at dir/rw).
+// A fork on disk: dir/merged is its root. An overlay fork's dir is a tmpfs
+// of its own (of tmpfs_bytes when given) holding its layers, dir/upper and
+// dir/work (dir/rw/{upper,work} with tmpfs_bytes); a copy with tmpfs_bytes
+// has its tmpfs at dir/merged.
 struct ForkLayout {
   ForkMethod method = ForkMethod::overlay;
   std::filesystem::path dir, merged, upper, work;  // upper/work empty unless overlay
