@@ -489,3 +489,44 @@ c.sendall(b"hello over the bridge"); print(c.recv(100).decode())'
 		grep -q "^\.SH \"*$s" "$page" || { echo "no section $s" >&2; return 1; }
 	done
 }
+
+# The names (prefix*) the bench's records say its run made: none may be
+# left, as a namespace under /run/netns or as a link.
+bench_leftovers() {
+	local p
+	for p in $(jq -r '.bench.names[]? // empty' "$FAAS_TMP/bench.out" 2>/dev/null | sort -u); do
+		p=${p%\*}
+		pinned_with_prefix "$p"
+		links_with_prefix "$p"
+	done
+}
+
+sweep_bench_leftovers() {
+	local n
+	[ -f "$FAAS_TMP/bench.out" ] || return 0
+	for n in $(bench_leftovers); do
+		ip netns delete "$n" 2>/dev/null || ip link delete "$n" 2>/dev/null || true
+	done
+}
+
+@test "netns: faas-bench run netns measures every variant and leaves nothing behind" {
+	requires unshare
+	faas_on_teardown sweep_bench_leftovers
+	"$FAAS_BENCH" run netns --iterations 2 --warmup 0 --param pool=2 --json \
+		>"$FAAS_TMP/bench.out" 2>"$FAAS_TMP/bench.err" || { cat "$FAAS_TMP/bench.err" >&2; return 1; }
+	output=$(cat "$FAAS_TMP/bench.out")
+	assert_json_lines '.v == 1 and .bench.scenario == "netns" and .bench.iterations == 2 and .bench.p50 > 0 and .bench.min <= .bench.p50 and .bench.p50 <= .bench.max and (.bench.command | length > 0)'
+	local v
+	for v in ip faas-netns unshare-n acquire release; do
+		[ "$(jq -c "select(.bench.variant == \"$v\")" <<<"$output" | wc -l)" -eq 1 ] || { echo "no record of $v" >&2; return 1; }
+	done
+	[ "$(jq -r 'select(.bench.variant == "faas-netns") | .bench.vs.baseline' <<<"$output")" = ip ]
+	jq -se 'map(select(.bench.variant == "acquire"))[0].bench.goal.met | type == "boolean"' <<<"$output" >/dev/null
+	# It named what it made (the pools' namespaces and veths, its bridges),
+	# and none of it is left; nor its private state, nor anything of ours.
+	[ "$(jq -r 'select(.bench.variant == "acquire") | .bench.names[]' <<<"$output" | grep -c '^f[nv][0-9a-f]*-\*$')" -ge 2 ]
+	[ -z "$(bench_leftovers)" ] || { bench_leftovers >&2; return 1; }
+	[ -z "$(ls "$FAAS_RUN_DIR")" ]
+	[ ! -e "$FAAS_STATE_DIR/state.db" ] || [ "$(sqlite3 "$FAAS_STATE_DIR/state.db" "SELECT count(*) FROM netns_pools")" = 0 ]
+	[ ! -s "$FAAS_TMP/bench.err" ] || { cat "$FAAS_TMP/bench.err" >&2; return 1; }
+}

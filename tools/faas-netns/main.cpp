@@ -12,6 +12,6 @@ int main(int argc, char** argv) {
   faas::CommonOptions common;
   faas::add_common_options(app, common);
   faas::netns::Options opts;
-  faas::netns::add_commands(app, opts);
+  faas::netns::add_commands(app, opts, faas::netns::named_command(argc, argv));
   return faas::run_main(app, argc, argv, common, [&] { return faas::netns::run(common, opts); });
 }

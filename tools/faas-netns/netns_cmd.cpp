@@ -43,21 +43,24 @@ class Command {
   Command(const CommonOptions& c, const Options& o) : c_(c), o_(o) {}
 
   Result<Exit> run() {
-    if (o_.pool_create->parsed()) return pool_create();
-    if (o_.pool_resize->parsed()) return pool_resize();
-    if (o_.pool_rm->parsed()) return pool_rm();
-    if (o_.pool_ls->parsed()) return pool_ls();
-    if (o_.acquire->parsed()) return acquire();
-    if (o_.release->parsed()) return release();
-    if (o_.ls->parsed()) return ls();
-    if (o_.gc->parsed()) return gc();
-    if (o_.neigh->parsed()) return neigh();
-    if (o_.pool_cmd->parsed())
+    if (parsed(o_.pool_create)) return pool_create();
+    if (parsed(o_.pool_resize)) return pool_resize();
+    if (parsed(o_.pool_rm)) return pool_rm();
+    if (parsed(o_.pool_ls)) return pool_ls();
+    if (parsed(o_.acquire)) return acquire();
+    if (parsed(o_.release)) return release();
+    if (parsed(o_.ls)) return ls();
+    if (parsed(o_.gc)) return gc();
+    if (parsed(o_.neigh)) return neigh();
+    if (parsed(o_.pool_cmd))
       return Error(Exit::usage, "pool: give create, resize, rm or ls (see pool --help)");
     return Error(Exit::usage, "give a command: pool, acquire, release, ls, gc or neigh (see --help)");
   }
 
  private:
+  // Only the subcommand named on the command line is built (add_commands).
+  static bool parsed(const CLI::App* sub) { return sub != nullptr && sub->parsed(); }
+
   static Result<void> require_root(const char* what) {
     if (::geteuid() != 0)
       return Error(Exit::no_perm, std::string(what) +
@@ -508,41 +511,68 @@ class Command {
 
 }  // namespace
 
-void add_commands(CLI::App& app, Options& o) {
-  auto* pool = app.add_subcommand("pool", "Create, resize, remove and list pools");
-  pool->require_subcommand(0, 1);  // none: 64 from run(), so a bad flag is named first
-  o.pool_cmd = pool;
-  o.pool_create = pool->add_subcommand("create", "Create a pool: a bridge and SIZE ready namespaces");
-  o.pool_create->add_option("NAME", o.pool, "Pool name (a-z 0-9 - _ .)")->required();
-  o.pool_create->add_option("--size", o.size, "Namespaces kept ready")->required()->type_name("N");
-  o.pool_create->add_option("--subnet", o.subnet, "IPv4 subnet (default: a free /24 in 10.213.0.0/16)")
-      ->type_name("CIDR");
-  o.pool_create->add_option("--bridge", o.bridge, "Name of the bridge to create (default fb<tag>)")
-      ->type_name("IFNAME");
-  o.pool_create->add_option("--mtu", o.mtu, "MTU of the bridge and veths (default 1500)")->type_name("N");
-  o.pool_resize = pool->add_subcommand("resize", "Grow or shrink a pool to N namespaces");
-  o.pool_resize->add_option("NAME", o.pool, "Pool name")->required();
-  o.pool_resize->add_option("N", o.size, "New size")->required();
-  o.pool_rm = pool->add_subcommand("rm", "Remove pools: every namespace, veth, bridge and row");
-  o.pool_rm->add_option("NAME", o.pools, "Pool names")->required();
-  o.pool_ls = pool->add_subcommand("ls", "List pools (a table on a terminal, JSON lines otherwise)");
+std::string_view named_command(int argc, char** argv) {
+  static constexpr std::string_view kCommands[] = {"pool", "acquire", "release", "ls", "gc", "neigh"};
+  // The common options that take the next word as their value.
+  static constexpr std::string_view kWithValue[] = {"--state-dir", "--run-dir", "--log-format"};
+  for (int i = 1; i < argc; ++i) {
+    std::string_view a = argv[i];
+    if (a == "--") return {};
+    if (a.starts_with("-")) {
+      if (std::find(std::begin(kWithValue), std::end(kWithValue), a) != std::end(kWithValue)) ++i;
+      continue;
+    }
+    auto it = std::find(std::begin(kCommands), std::end(kCommands), a);
+    return it == std::end(kCommands) ? std::string_view() : *it;
+  }
+  return {};
+}
 
-  o.acquire = app.add_subcommand("acquire", "Take a ready namespace of POOL and print its record");
-  o.acquire->add_option("POOL", o.pool, "Pool name")->required();
-  o.acquire->add_option("--wait", o.wait, "Wait up to DUR when the pool is empty (500ms, 5s)")
-      ->type_name("DUR");
-  o.acquire->add_option("--holder", o.holder, "Who holds the lease (default: the parent process)")
-      ->type_name("PID")->check(CLI::PositiveNumber);
-  o.release = app.add_subcommand("release", "Reset namespaces and return them to their pool");
-  o.release->add_option("ID", o.ids, "Namespace IDs (default: the records on stdin)");
-  o.ls = app.add_subcommand("ls", "List namespaces (a table on a terminal, JSON lines otherwise)");
-  o.ls->add_option("--pool", o.pool, "Only this pool's")->type_name("NAME");
-  o.gc = app.add_subcommand("gc", "Repair what killed processes and dead holders left");
-  o.neigh = app.add_subcommand("neigh", "The host's neighbour table on the pools' bridges");
-  o.neigh->add_option("--dev", o.dev, "This interface instead of every pool's bridge")->type_name("IFNAME");
-  o.neigh->add_option("--wait", o.neigh_wait, "Wait until this IP or MAC appears, print it")
-      ->type_name("IP|MAC");
-  o.neigh->add_option("--timeout", o.timeout, "How long --wait waits (default 10s)")->type_name("DUR");
+void add_commands(CLI::App& app, Options& o, std::string_view only) {
+  auto wanted = [&](std::string_view name) { return only.empty() || only == name; };
+  if (wanted("pool")) {
+    auto* pool = app.add_subcommand("pool", "Create, resize, remove and list pools");
+    pool->require_subcommand(0, 1);  // none: 64 from run(), so a bad flag is named first
+    o.pool_cmd = pool;
+    o.pool_create = pool->add_subcommand("create", "Create a pool: a bridge and SIZE ready namespaces");
+    o.pool_create->add_option("NAME", o.pool, "Pool name (a-z 0-9 - _ .)")->required();
+    o.pool_create->add_option("--size", o.size, "Namespaces kept ready")->required()->type_name("N");
+    o.pool_create->add_option("--subnet", o.subnet, "IPv4 subnet (default: a free /24 in 10.213.0.0/16)")
+        ->type_name("CIDR");
+    o.pool_create->add_option("--bridge", o.bridge, "Name of the bridge to create (default fb<tag>)")
+        ->type_name("IFNAME");
+    o.pool_create->add_option("--mtu", o.mtu, "MTU of the bridge and veths (default 1500)")->type_name("N");
+    o.pool_resize = pool->add_subcommand("resize", "Grow or shrink a pool to N namespaces");
+    o.pool_resize->add_option("NAME", o.pool, "Pool name")->required();
+    o.pool_resize->add_option("N", o.size, "New size")->required();
+    o.pool_rm = pool->add_subcommand("rm", "Remove pools: every namespace, veth, bridge and row");
+    o.pool_rm->add_option("NAME", o.pools, "Pool names")->required();
+    o.pool_ls = pool->add_subcommand("ls", "List pools (a table on a terminal, JSON lines otherwise)");
+  }
+  if (wanted("acquire")) {
+    o.acquire = app.add_subcommand("acquire", "Take a ready namespace of POOL and print its record");
+    o.acquire->add_option("POOL", o.pool, "Pool name")->required();
+    o.acquire->add_option("--wait", o.wait, "Wait up to DUR when the pool is empty (500ms, 5s)")
+        ->type_name("DUR");
+    o.acquire->add_option("--holder", o.holder, "Who holds the lease (default: the parent process)")
+        ->type_name("PID")->check(CLI::PositiveNumber);
+  }
+  if (wanted("release")) {
+    o.release = app.add_subcommand("release", "Reset namespaces and return them to their pool");
+    o.release->add_option("ID", o.ids, "Namespace IDs (default: the records on stdin)");
+  }
+  if (wanted("ls")) {
+    o.ls = app.add_subcommand("ls", "List namespaces (a table on a terminal, JSON lines otherwise)");
+    o.ls->add_option("--pool", o.pool, "Only this pool's")->type_name("NAME");
+  }
+  if (wanted("gc")) o.gc = app.add_subcommand("gc", "Repair what killed processes and dead holders left");
+  if (wanted("neigh")) {
+    o.neigh = app.add_subcommand("neigh", "The host's neighbour table on the pools' bridges");
+    o.neigh->add_option("--dev", o.dev, "This interface instead of every pool's bridge")->type_name("IFNAME");
+    o.neigh->add_option("--wait", o.neigh_wait, "Wait until this IP or MAC appears, print it")
+        ->type_name("IP|MAC");
+    o.neigh->add_option("--timeout", o.timeout, "How long --wait waits (default 10s)")->type_name("DUR");
+  }
   app.require_subcommand(0, 1);
 }
 

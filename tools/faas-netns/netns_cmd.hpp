@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <CLI/CLI.hpp>
@@ -32,7 +33,15 @@ struct Options {
            *acquire = nullptr, *release = nullptr, *ls = nullptr, *gc = nullptr, *neigh = nullptr;
 };
 
-void add_commands(CLI::App& app, Options& o);
+// The subcommand argv names (pool, acquire, release, ls, gc, neigh), found
+// by skipping the common options and their values; empty when there is
+// none or the first word is not one (CLI11 then reports it).
+std::string_view named_command(int argc, char** argv);
+
+// Adds the subcommands; with `only` set, only that one: building every
+// subcommand's options costs more than an acquire's own work, and the other
+// subcommands cannot be parsed anyway once the first word names one.
+void add_commands(CLI::App& app, Options& o, std::string_view only = {});
 Result<Exit> run(const CommonOptions& common, const Options& o);
 
 }  // namespace faas::netns
