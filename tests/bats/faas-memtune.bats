@@ -160,7 +160,9 @@ make_test_cgroup() {
 	[ "$(cat $KSM/run)" = 1 ]
 	[ "$(cat $KSM/pages_to_scan)" = 400 ]
 	[ "$(cat $KSM/sleep_millisecs)" = "$(jq -r .mem.tune.sleep_millisecs <<<"$output")" ]
-	# Again, with the boost capped by --npages-max.
+	# Again, with the boost capped by --npages-max. KSM stopped, so that the
+	# dedup-ratio rule (armed by full_scans, a counter since boot) stays out.
+	echo 0 >$KSM/run
 	run_faas "$MT" ksm tune --once --thres-coef 100 --npages-max 500
 	[ "$(cat $KSM/pages_to_scan)" = 500 ]
 	# The threshold at 0%: plenty of memory, nothing committed past it: stop.
@@ -214,6 +216,129 @@ make_test_cgroup() {
 	retry 100 0.2 merged
 	run_faas "$MT" status --json
 	assert_json_lines '.mem.ksm.pages_sharing > 0 and .mem.ksm.saved_bytes == .mem.ksm.pages_sharing * 4096'
+}
+
+@test "memtune ksm merge --no-aslr: the command runs mergeable without address randomisation" {
+	requires python3
+	run_faas "$MT" ksm merge --no-aslr -- cat /proc/self/personality
+	[ "$status" -eq 0 ]
+	# ADDR_NO_RANDOMIZE is 0x0040000.
+	[ $((0x$output & 0x0040000)) -ne 0 ]
+	run_faas "$MT" ksm merge -- cat /proc/self/personality
+	[ $((0x$output & 0x0040000)) -eq 0 ]
+	# Two runs lay out their heaps at the same address.
+	local a b
+	a=$("$MT" ksm merge --no-aslr -- "$PYTHON" -c 'print(open("/proc/self/maps").read().split("[heap]")[0].splitlines()[-1].split()[0])' 2>/dev/null)
+	b=$("$MT" ksm merge --no-aslr -- "$PYTHON" -c 'print(open("/proc/self/maps").read().split("[heap]")[0].splitlines()[-1].split()[0])' 2>/dev/null)
+	[ -n "$a" ] && [ "$a" = "$b" ]
+	run_faas "$MT" ksm merge --no-aslr -- "$PYTHON" -c 'import ctypes; print(ctypes.CDLL(None).prctl(68, 0, 0, 0, 0))'
+	[ "$output" = 1 ]
+}
+
+# Every KSM tunable as it reads now, one "name=value" a line.
+ksm_knobs() {
+	local f
+	for f in run pages_to_scan sleep_millisecs merge_across_nodes max_page_sharing use_zero_pages \
+		smart_scan stable_node_chains_prune_millisecs advisor_mode advisor_max_cpu \
+		advisor_min_pages_to_scan advisor_max_pages_to_scan advisor_target_scan_time; do
+		[ -e $KSM/$f ] && echo "$f=$(knob $KSM/$f)"
+	done
+	return 0
+}
+
+# The workers of faas-bench's mem scenario still alive (their script's text).
+mem_workers() { ps -eo args= | grep -c '^[^ ]*python3 -c import gc, importlib' || true; }
+
+# Teardown: removes any zram device that was not there before, swapoff first.
+track_zram_devices() {
+	faas_on_teardown "cleanup_new_zram '$(zram_ids | tr '\n' ' ')'"
+}
+cleanup_new_zram() {
+	local before=" $1 " id
+	for id in $(zram_ids); do
+		[[ "$before" == *" $id "* ]] && continue
+		swapoff /dev/zram$id 2>/dev/null || true
+		echo "$id" >/sys/class/zram-control/hot_remove || true
+	done
+}
+
+@test "memtune bench: faas-bench run mem measures KSM and zram, then restores every knob" {
+	requires root ksm zram python3 jq
+	save_ksm unmerge
+	save_knob $KSM/advisor_mode
+	track_zram_devices
+	local knobs devs
+	knobs=$(ksm_knobs) devs=$(zram_ids | tr '\n' ' ')
+	# One run at a time per machine (KSM is global): 75 while another runs.
+	bench_mem() {
+		run_faas "$FAAS_BENCH" run mem --json --timeout 60 --variant merge-noaslr-hashseed --variant zram \
+			--param processes=2 --param modules=json,decimal --param settle_timeout=20 --param zram_mib=4 \
+			--param memtune="$MT"
+		[ "$status" -ne 75 ] || [[ "$stderr" != *"another"* ]]
+	}
+	retry 30 1 bench_mem
+	[ "$status" -eq 0 ]
+	assert_json_lines '.v == 1 and .bench.scenario == "mem" and .bench.peer == false'
+	# The baseline: two processes, not mergeable, measured from smaps_rollup.
+	jq -e -s 'map(select(.bench.variant == "plain")) | length == 1 and (.[0].bench | .processes == 2
+		and .merge == false and .rss_bytes > 0 and .pss_bytes > 0 and .pss_bytes <= .rss_bytes
+		and .saved_bytes == 0 and .ksm == null and .memory_from == "/proc/PID/smaps_rollup")' <<<"$output"
+	# Without ASLR and with one hash seed, KSM merges some of their pages.
+	jq -e -s 'map(select(.bench.variant == "merge-noaslr-hashseed")) | length == 1 and (.[0].bench
+		| .merge and .aslr == false and .hashseed == "0" and .ksm.full_scans >= 3 and .saved_bytes > 0
+		and .saved_bytes == (.ksm.pages_sharing_after - .ksm.pages_sharing_before) * 4096
+		and .saved_share_of_rss == ((.saved_bytes / .rss_bytes * 10000 | round) / 10000)
+		and .pss_after_bytes < .pss_bytes and (.goal.met | type == "boolean")
+		and (.command | contains("ksm merge --no-aslr")))' <<<"$output"
+	# zram: a row per algorithm the kernel offers, read back from mm_stat.
+	local algos
+	algos=$(tr -d '[]' </sys/block/zram0/comp_algorithm 2>/dev/null | wc -w)
+	[ "$(jq -s '[.[] | select(.bench.zram)] | length' <<<"$output")" -ge "${algos:-1}" ]
+	jq -e -s '[.[] | select(.bench.zram) | .bench.zram] | all(.orig_bytes > 0 and .compr_bytes > 0
+		and .mem_used > 0 and .ratio > 1 and .write_mib_s > 0 and .read_mib_s > 0)' <<<"$output"
+	if grep -qw lz4 /sys/block/zram0/comp_algorithm 2>/dev/null; then
+		jq -e -s '[.[] | select(.bench.zram.algorithm == "lz4")] | .[0].bench.zram.published_ratio == 2.6' <<<"$output"
+	fi
+	# Everything is put back: KSM's tunables, no zram device, no worker.
+	[ "$(ksm_knobs)" = "$knobs" ]
+	[ "$(zram_ids | tr '\n' ' ')" = "$devs" ]
+	[ "$(mem_workers)" -eq 0 ]
+	run_faas "$FAAS_SOURCE_DIR/tests/bats/helpers/validate-records.py" <<<"$output"
+	[ "$status" -eq 0 ]
+}
+
+@test "memtune bench: faas-bench run mem interrupted by SIGTERM still restores every knob" {
+	requires root ksm python3
+	save_ksm unmerge
+	save_knob $KSM/advisor_mode
+	track_zram_devices
+	local knobs devs pid
+	knobs=$(ksm_knobs) devs=$(zram_ids | tr '\n' ' ')
+	# KSM never settles (100000 stable scans asked for): the run lasts 60 s
+	# unless interrupted.
+	"$FAAS_BENCH" run mem --json --variant merge --param processes=2 --param modules=json \
+		--param settle_timeout=60 --param settle_scans=100000 --param pages_to_scan=4321 \
+		--param memtune="$MT" >"$FAAS_TMP/out" 2>"$FAAS_TMP/err" &
+	pid=$!
+	faas_track_pid $pid
+	# Interrupted while KSM runs for the merge variant.
+	ksm_running() { [ "$(cat $KSM/run)" = 1 ] && [ "$(cat $KSM/pages_to_scan)" = 4321 ]; }
+	retry 100 0.1 ksm_running
+	kill -TERM $pid
+	local st=0
+	wait $pid || st=$?
+	cat "$FAAS_TMP/err" >&2
+	[ "$st" -eq 75 ]
+	grep -q "interrupted" "$FAAS_TMP/err"
+	[ "$(ksm_knobs)" = "$knobs" ]
+	[ "$(zram_ids | tr '\n' ' ')" = "$devs" ]
+	[ "$(mem_workers)" -eq 0 ]
+}
+
+@test "memtune bench: faas-bench run mem refuses a bad parameter" {
+	run_faas -64 "$FAAS_BENCH" run mem --param processes=0
+	run_faas -64 "$FAAS_BENCH" run mem --param modules="json os"
+	run_faas -64 "$FAAS_BENCH" run mem --param no_such=1
 }
 
 @test "memtune thp: enabled and defrag modes change; an invalid mode is 64 listing the kernel's" {

@@ -230,10 +230,12 @@ Result<Exit> run_ksm_tune(const Sysfs& sys, const Options& o) {
   }
 }
 
-// Chain loading: mark this process mergeable, then become CMD.
+// Chain loading: mark this process mergeable (and with --no-aslr, its
+// address space laid out without randomisation), then become CMD.
 Result<Exit> run_ksm_merge(const Sysfs& sys, const Options& o) {
   const std::vector<std::string>& cmd = o.cmd;
   FAAS_TRY(enable_memory_merge());
+  if (o.no_aslr) FAAS_TRY(disable_address_randomization());
   if (auto run = sys.read_i64("kernel/mm/ksm/run"); run && *run != 1)
     log_warn("KSM is not running (run=" + std::to_string(*run) +
              "): pages are marked mergeable but merged only after `faas-memtune ksm on`");
@@ -381,6 +383,9 @@ void add_commands(CLI::App& app, Options& o) {
   o.ksm_tune->add_option("--min-ratio", c.min_ratio, "Decay when pages_sharing/pages_shared stays below (1.5)");
   o.ksm_tune->add_option("--min-full-scans", c.min_full_scans, "Full scans before the ratio counts (2)");
   o.ksm_merge = ksm->add_subcommand("merge", "Make CMD and its children mergeable, then exec it");
+  o.ksm_merge->add_flag("--no-aslr", o.no_aslr,
+                        "Also run CMD without address space randomisation, so that identical "
+                        "processes' heaps line up (weakens ASLR)");
   o.ksm_merge->add_option("cmd", o.cmd, "The command and its arguments, after --")->required();
 
   o.thp = app.add_subcommand("thp", "Transparent huge pages: set enabled or defrag");

@@ -27,6 +27,7 @@ struct Options {
   KsmTuneConfig tune;
 
   std::vector<std::string> cmd;     // ksm merge -- CMD...
+  bool no_aslr = false;             // ksm merge --no-aslr
 
   std::string thp_knob, thp_mode;   // thp enabled|defrag MODE
 

@@ -1,5 +1,6 @@
 #include "faas/ksm.hpp"
 
+#include <sys/personality.h>
 #include <sys/prctl.h>
 #include <unistd.h>
 
@@ -95,6 +96,126 @@ Result<bool> memory_merge_enabled() {
     return sys_error(err, "prctl(PR_GET_MEMORY_MERGE)");
   }
   return r == 1;
+}
+
+Result<void> disable_address_randomization() {
+  int cur = ::personality(0xffffffff);
+  if (cur == -1) return sys_error("personality: read the execution domain");
+  if (::personality(static_cast<unsigned long>(cur) | ADDR_NO_RANDOMIZE) == -1)
+    return sys_error("personality(ADDR_NO_RANDOMIZE)");
+  return {};
+}
+
+const std::string* KsmKnobs::find(std::string_view name) const {
+  for (const auto& [k, v] : values)
+    if (k == name) return &v;
+  return nullptr;
+}
+
+const std::vector<std::string>& ksm_tunables() {
+  // `run` first: restore_ksm_knobs writes it last.
+  static const std::vector<std::string> names = {
+      "run", "pages_to_scan", "sleep_millisecs", "merge_across_nodes", "max_page_sharing",
+      "use_zero_pages", "smart_scan", "stable_node_chains_prune_millisecs", "advisor_mode",
+      "advisor_max_cpu", "advisor_min_pages_to_scan", "advisor_max_pages_to_scan",
+      "advisor_target_scan_time"};
+  return names;
+}
+
+namespace {
+
+// The value a knob reads as, in the form it is written back: the selected
+// word of a choice list, else the text.
+Result<std::string> knob_text(const Sysfs& sys, const std::string& rel) {
+  FAAS_TRY_ASSIGN(std::string text, sys.read(rel));
+  if (text.find('[') != std::string::npos) {
+    Choice c = parse_choice(text);
+    if (!c.selected.empty()) return c.selected;
+  }
+  return text;
+}
+
+}  // namespace
+
+Result<KsmKnobs> save_ksm_knobs(const Sysfs& sys) {
+  if (!sys.exists("kernel/mm/ksm"))
+    return Error(Exit::unavailable, "this kernel has no KSM (`" + sys.path("kernel/mm/ksm").string() + "')");
+  KsmKnobs saved;
+  for (const auto& name : ksm_tunables()) {
+    if (!sys.exists(knob(name))) continue;
+    FAAS_TRY_ASSIGN(std::string v, knob_text(sys, knob(name)));
+    saved.values.emplace_back(name, std::move(v));
+  }
+  return saved;
+}
+
+Result<Json> restore_ksm_knobs(const Sysfs& sys, const KsmKnobs& saved) {
+  Json changes = Json::array();
+  std::optional<Error> first;
+  auto put_back = [&](const std::string& name, const std::string& value) {
+    auto now = knob_text(sys, knob(name));
+    if (now && *now == value) return;
+    auto ch = sys.change(knob(name), value, false);
+    if (ch) {
+      changes.push_back(std::move(*ch));
+    } else if (!first) {
+      first = std::move(ch).error().wrap("restore KSM " + name);
+    }
+  };
+  for (const auto& [name, value] : saved.values)
+    if (name != "run") put_back(name, value);
+  if (const std::string* run = saved.find("run")) put_back("run", *run);
+  if (first) return std::move(*first);
+  return changes;
+}
+
+Result<ProcMemory> parse_smaps_rollup(std::string_view text) {
+  ProcMemory m;
+  bool rss = false;
+  while (!text.empty()) {
+    std::size_t nl = text.find('\n');
+    std::string_view line = text.substr(0, nl);
+    text = nl == std::string_view::npos ? std::string_view() : text.substr(nl + 1);
+    std::size_t colon = line.find(':');
+    if (colon == std::string_view::npos) continue;
+    std::string_view key = line.substr(0, colon);
+    std::string_view val = line.substr(colon + 1);
+    std::size_t kb = val.find("kB");
+    if (kb == std::string_view::npos) continue;  // the header line has no kB
+    val = val.substr(0, kb);
+    std::int64_t* dst = nullptr;
+    if (key == "Rss") dst = &m.rss, rss = true;
+    else if (key == "Pss") dst = &m.pss;
+    else if (key == "Anonymous") dst = &m.anonymous;
+    else if (key == "KSM") dst = &m.ksm;
+    else if (key == "Swap") dst = &m.swap;
+    if (dst == nullptr) continue;
+    FAAS_TRY_ASSIGN(std::int64_t v, parse_i64(val, "smaps_rollup " + std::string(key)));
+    *dst = v * 1024;
+  }
+  if (!rss) return Error(Exit::data, "smaps_rollup: no Rss");
+  return m;
+}
+
+void parse_ksm_stat(std::string_view text, ProcMemory& m) {
+  while (!text.empty()) {
+    std::size_t nl = text.find('\n');
+    std::string_view line = text.substr(0, nl);
+    text = nl == std::string_view::npos ? std::string_view() : text.substr(nl + 1);
+    if (line.starts_with("ksm_merging_pages ")) {
+      if (auto v = parse_i64(line.substr(18), "ksm_merging_pages")) m.ksm_merging_pages = *v;
+    } else if (line.starts_with("ksm_merge_any:")) {
+      m.ksm_merge_any = line.find("yes") != std::string_view::npos;
+    }
+  }
+}
+
+Result<ProcMemory> read_proc_memory(pid_t pid, const std::string& proc) {
+  std::string dir = proc + "/" + std::to_string(pid);
+  FAAS_TRY_ASSIGN(std::string rollup, read_small_file(dir + "/smaps_rollup"));
+  FAAS_TRY_ASSIGN(ProcMemory m, parse_smaps_rollup(rollup));
+  if (auto st = read_small_file(dir + "/ksm_stat")) parse_ksm_stat(*st, m);
+  return m;
 }
 
 Result<MemInfo> parse_meminfo(std::string_view text) {

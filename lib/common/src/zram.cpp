@@ -38,8 +38,9 @@ Result<dev_t> sys_dev(const Sysfs& sys, int id) {
   return makedev(maj, min);
 }
 
-// Opens /dev/zramN after checking it is the block device sysfs names.
-Result<Fd> open_device(const Sysfs& sys, int id, int flags) {
+}  // namespace
+
+Result<Fd> open_zram(const Sysfs& sys, int id, int flags) {
   FAAS_TRY_ASSIGN(dev_t want, sys_dev(sys, id));
   std::string p = dev_path(id);
   Fd fd(::open(p.c_str(), flags | O_CLOEXEC));
@@ -50,6 +51,8 @@ Result<Fd> open_device(const Sysfs& sys, int id, int flags) {
     return Error(Exit::unavailable, "`" + p + "' is not the zram" + std::to_string(id) + " block device");
   return fd;
 }
+
+namespace {
 
 Result<bool> is_swap(const Sysfs& sys, int id, const std::string& swaps_path) {
   FAAS_TRY_ASSIGN(dev_t want, sys_dev(sys, id));
@@ -126,7 +129,21 @@ Result<ZramMmStat> parse_mm_stat(std::string_view text) {
     if (ec != std::errc()) return Error(Exit::data, "mm_stat: not numbers: `" + std::string(text) + "'");
     i = static_cast<std::size_t>(p - text.data());
   }
+  // Fields 4 and 5 (mem_limit, mem_used_max), then same_pages.
+  for (int field = 4; field <= 6; ++field) {
+    while (i < text.size() && (text[i] == ' ' || text[i] == '\t')) ++i;
+    std::uint64_t v = 0;
+    auto [p, ec] = std::from_chars(text.data() + i, text.data() + text.size(), v);
+    if (ec != std::errc()) break;
+    i = static_cast<std::size_t>(p - text.data());
+    if (field == 6) m.same_pages = v;
+  }
   return m;
+}
+
+Result<ZramMmStat> read_mm_stat(const Sysfs& sys, int id) {
+  FAAS_TRY_ASSIGN(std::string mm, sys.read(block(id, "mm_stat")));
+  return parse_mm_stat(mm);
 }
 
 Result<ZramDevice> read_zram(const Sysfs& sys, int id, const std::string& swaps_path) {
@@ -256,7 +273,7 @@ Result<Json> zram_add(const Sysfs& sys, const ZramAddOptions& opts) {
 
   if (opts.swap) {
     {
-      FAAS_TRY_ASSIGN(Fd fd, open_device(sys, id, O_RDWR | O_EXCL));
+      FAAS_TRY_ASSIGN(Fd fd, open_zram(sys, id, O_RDWR | O_EXCL));
       FAAS_TRY_CTX(write_swap_header(fd.get(), opts.size, page_size), dev_path(id));
     }
     int flags = SWAP_FLAG_DISCARD;

@@ -1,5 +1,7 @@
 #include "faas/ksm.hpp"
 
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 
 #include "fake_tree.hpp"
@@ -118,6 +120,64 @@ TEST(KsmTune, LowDedupRatioDecaysInsteadOfBoosting) {
   EXPECT_EQ(d.pages_to_scan, 450);
   k.full_scans = 1;  // too early to judge
   EXPECT_EQ(ksm_tune_decide({}, mem(16 * 1024 * 1024, 1024 * 1024, 1024 * 1024), k).reason, "boost");
+}
+
+TEST(Ksm, SavesAndRestoresTheTunablesRunLast) {
+  test::FakeTree t;
+  put_ksm(t, false);
+  t.put("kernel/mm/ksm/smart_scan", "1\n");
+  t.put("kernel/mm/ksm/advisor_mode", "[none] scan-time\n");
+  Sysfs sys(t.root());
+  auto saved = save_ksm_knobs(sys);
+  ASSERT_TRUE(saved) << saved.error().what();
+  ASSERT_NE(saved->find("advisor_mode"), nullptr);
+  EXPECT_EQ(*saved->find("advisor_mode"), "none");  // the selected word
+  EXPECT_EQ(*saved->find("pages_to_scan"), "100");
+  EXPECT_EQ(saved->find("max_page_sharing"), nullptr);  // this kernel lacks it
+
+  // Nothing changed: nothing written.
+  auto same = restore_ksm_knobs(sys, *saved);
+  ASSERT_TRUE(same) << same.error().what();
+  EXPECT_TRUE(same->empty());
+
+  t.put("kernel/mm/ksm/run", "0\n");
+  t.put("kernel/mm/ksm/pages_to_scan", "5000\n");
+  t.put("kernel/mm/ksm/smart_scan", "0\n");
+  auto r = restore_ksm_knobs(sys, *saved);
+  ASSERT_TRUE(r) << r.error().what();
+  ASSERT_EQ(r->size(), 3u);
+  EXPECT_EQ(t.get("kernel/mm/ksm/pages_to_scan"), "100");
+  EXPECT_EQ(t.get("kernel/mm/ksm/smart_scan"), "1");
+  EXPECT_EQ(t.get("kernel/mm/ksm/run"), "1");
+  EXPECT_EQ((*r)[2]["knob"], (t.root() / "kernel/mm/ksm/run").string());  // run last
+  EXPECT_EQ((*r)[2]["before"], 0);
+  EXPECT_EQ((*r)[2]["after"], 1);
+}
+
+TEST(Ksm, ParsesSmapsRollupAndKsmStat) {
+  auto m = parse_smaps_rollup(
+      "00400000-7ffe78755000 ---p 00000000 00:00 0                              [rollup]\n"
+      "Rss:               27348 kB\nPss:               25260 kB\nPss_Anon:          16340 kB\n"
+      "Anonymous:         16340 kB\nKSM:                 512 kB\nSwap:                  0 kB\n");
+  ASSERT_TRUE(m) << m.error().what();
+  EXPECT_EQ(m->rss, 27348 * 1024);
+  EXPECT_EQ(m->pss, 25260 * 1024);
+  EXPECT_EQ(m->anonymous, 16340 * 1024);
+  EXPECT_EQ(m->ksm, 512 * 1024);
+  parse_ksm_stat("ksm_rmap_items 3000\nksm_zero_pages 0\nksm_merging_pages 128\n"
+                 "ksm_process_profit 100\nksm_merge_any: yes\nksm_mergeable: yes\n", *m);
+  EXPECT_EQ(m->ksm_merging_pages, 128);
+  EXPECT_TRUE(m->ksm_merge_any);
+  EXPECT_FALSE(parse_smaps_rollup("Pss: 1 kB\n"));
+  EXPECT_FALSE(parse_smaps_rollup("Rss: many kB\n"));
+}
+
+TEST(Ksm, ReadsTheMemoryOfThisProcess) {
+  auto m = read_proc_memory(::getpid());
+  ASSERT_TRUE(m) << m.error().what();
+  EXPECT_GT(m->rss, 0);
+  EXPECT_GT(m->pss, 0);
+  EXPECT_LE(m->pss, m->rss);
 }
 
 }  // namespace faas

@@ -40,6 +40,10 @@ TEST(Zram, ParsesMmStat) {
   EXPECT_EQ(m->orig, 8388608u);
   EXPECT_EQ(m->compr, 20000u);
   EXPECT_EQ(m->mem_used, 65536u);
+  EXPECT_EQ(m->same_pages, 100u);
+  auto old = parse_mm_stat("4096 1024 8192\n");  // an older kernel's three fields
+  ASSERT_TRUE(old);
+  EXPECT_EQ(old->same_pages, 0u);
   EXPECT_FALSE(parse_mm_stat("garbage"));
 }
 

@@ -3,10 +3,14 @@
 // (prctl PR_SET_MEMORY_MERGE, which faas-pool's --ksm templates reuse).
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "faas/records.hpp"
 #include "faas/result.hpp"
@@ -45,6 +49,47 @@ Result<Json> ksm_set_run(const Sysfs& sys, int run, bool dry_run);
 // the kernel lacks PR_SET_MEMORY_MERGE (before Linux 6.4).
 Result<void> enable_memory_merge();
 Result<bool> memory_merge_enabled();
+
+// personality(ADDR_NO_RANDOMIZE) for the calling process: from its next
+// execve on, stack, heap (brk) and mmap bases are no longer randomised, so
+// identical processes lay out their heaps at the same addresses and the
+// pointers inside them match: pages KSM can merge. It weakens the exploit
+// mitigation ASLR gives, and is inherited by children.
+Result<void> disable_address_randomization();
+
+// The KSM tunables a run may change, saved to be put back: each of
+// ksm_tunables() the kernel has, as the value to write (the selected word
+// of a choice knob such as advisor_mode).
+struct KsmKnobs {
+  std::vector<std::pair<std::string, std::string>> values;  // {name, value}
+  const std::string* find(std::string_view name) const;
+};
+// run, pages_to_scan, sleep_millisecs, merge_across_nodes, max_page_sharing,
+// use_zero_pages, smart_scan, stable_node_chains_prune_millisecs and the
+// advisor knobs.
+const std::vector<std::string>& ksm_tunables();
+Result<KsmKnobs> save_ksm_knobs(const Sysfs& sys);
+// Writes back every saved knob whose value differs now, `run` last, and
+// returns the changes ({knob, before, after}); keeps going past a failed
+// write and returns the first error once every knob was tried.
+Result<Json> restore_ksm_knobs(const Sysfs& sys, const KsmKnobs& saved);
+
+// A process's memory as /proc/PID/smaps_rollup and /proc/PID/ksm_stat give
+// it, in bytes.
+struct ProcMemory {
+  std::int64_t rss = 0;
+  std::int64_t pss = 0;
+  std::int64_t anonymous = 0;
+  std::int64_t ksm = 0;                // "KSM:": mapped KSM pages (6.1+)
+  std::int64_t swap = 0;
+  std::int64_t ksm_merging_pages = 0;  // ksm_stat, 0 when absent
+  bool ksm_merge_any = false;          // ksm_stat: PR_SET_MEMORY_MERGE is on
+};
+// Parses smaps_rollup text (Rss is required; "kB" values).
+Result<ProcMemory> parse_smaps_rollup(std::string_view text);
+// Adds ksm_stat's ksm_merging_pages and ksm_merge_any to m.
+void parse_ksm_stat(std::string_view text, ProcMemory& m);
+Result<ProcMemory> read_proc_memory(pid_t pid, const std::string& proc = "/proc");
 
 struct MemInfo {
   std::int64_t total_kb = 0;

@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "faas/fd.hpp"
 #include "faas/records.hpp"
 #include "faas/result.hpp"
 #include "faas/sysfs.hpp"
@@ -36,11 +37,19 @@ Result<int> parse_zram_name(std::string_view s);
 // escapes such as \040 decoded).
 std::vector<std::string> parse_swaps(std::string_view text);
 
-// mm_stat: the first three fields.
+// mm_stat: the first three fields, and same_pages (the sixth: pages filled
+// with one repeated value, kept without compressing; 0 when absent).
 struct ZramMmStat {
   std::uint64_t orig = 0, compr = 0, mem_used = 0;
+  std::uint64_t same_pages = 0;
 };
 Result<ZramMmStat> parse_mm_stat(std::string_view text);
+
+Result<ZramMmStat> read_mm_stat(const Sysfs& sys, int id);
+
+// Opens /dev/zramN (flags | O_CLOEXEC) after checking it is the block
+// device /sys/block/zramN/dev names.
+Result<Fd> open_zram(const Sysfs& sys, int id, int flags);
 
 Result<ZramDevice> read_zram(const Sysfs& sys, int id, const std::string& swaps_path = "/proc/swaps");
 Result<std::vector<ZramDevice>> list_zram(const Sysfs& sys, const std::string& swaps_path = "/proc/swaps");
