@@ -1,6 +1,7 @@
 #!/bin/sh
-# The demo: a pool of warm sandboxes answering HTTP through the pipeline and
-# the gateway; faas-init alone serving the C and Python handlers; then a
+# The demo: pools of warm sandboxes (the C handler, and the Python handler
+# with the host's /usr bound read-only) answering HTTP through the pipeline
+# and the gateway; faas-init alone serving the C and Python handlers; then a
 # latency table from faas-bench.
 #
 #   examples/demo.sh [BUILD_DIR]      (make demo runs it)
@@ -19,7 +20,7 @@ cleanup() {
 	for p in $pids; do kill "$p" 2>/dev/null || true; done
 	for p in $pids; do wait "$p" 2>/dev/null || true; done
 	# Every sandbox, fork, mount and cgroup of the demo's pool.
-	"$bin/faas-pool" pool rm hello >/dev/null 2>&1 || true
+	"$bin/faas-pool" pool rm hello hello-py >/dev/null 2>&1 || true
 	rm -rf "$work"
 }
 trap cleanup EXIT INT TERM
@@ -55,13 +56,26 @@ echo "\$ faas-pool template add hello --rootfs ROOTFS --cmd /hello-c"
 "$bin/faas-pool" template add hello --rootfs "$work/rootfs" --cmd /hello-c >/dev/null
 echo "\$ faas-pool warm hello --size 4"
 "$bin/faas-pool" warm hello --size 4 | jq -c .pool
+# The Python handler runs the host's python3: /usr bound read-only (on a
+# usrmerged host /lib and /lib64 are links into it; otherwise bound too).
+pybinds="--bind-ro /usr"
+for d in lib lib64; do
+	if [ -d "/$d" ] && [ ! -L "/$d" ]; then pybinds="$pybinds --bind-ro /$d"; fi
+done
+echo "\$ faas-pool template add hello-py --rootfs ROOTFS --cmd /hello.py $pybinds"
+# shellcheck disable=SC2086 # pybinds is words
+"$bin/faas-pool" template add hello-py --rootfs "$work/rootfs" --cmd /hello.py $pybinds >/dev/null
+echo "\$ faas-pool warm hello-py --size 2"
+"$bin/faas-pool" warm hello-py --size 2 | jq -c .pool
 
 step "the pipeline: acquire a warm sandbox, fork its root, invoke the handler"
-echo "\$ faas-pool acquire hello | faas-fork --overlay | faas-invoke --http GET / --release"
-for i in 1 2 3; do
-	"$bin/faas-pool" acquire hello | "$bin/faas-fork" --overlay |
-		"$bin/faas-invoke" --http GET / --release |
-		jq -c '{status: .invoke.status, body: .invoke.body, start: .invoke.start, fork: .fork.method, timing}'
+for pool in hello hello-py; do
+	echo "\$ faas-pool acquire $pool | faas-fork --overlay | faas-invoke --http GET / --release"
+	for i in 1 2 3; do
+		"$bin/faas-pool" acquire "$pool" | "$bin/faas-fork" --overlay |
+			"$bin/faas-invoke" --http GET / --release |
+			jq -c '{status: .invoke.status, body: .invoke.body, start: .invoke.start, fork: .fork.method, timing}'
+	done
 done
 
 step "the gateway: faas-invoke serve hands each TCP connection to a warm sandbox"
@@ -80,7 +94,8 @@ curl -sS --max-time 5 "http://127.0.0.1:$port/"
 curl -sS --max-time 5 -o /dev/null -w 'second request: HTTP %{http_code} in %{time_total}s\n' \
 	"http://127.0.0.1:$port/again"
 kill -TERM "$gw" && wait "$gw" || true
-"$bin/faas-pool" status | jq -c .pool
+echo "\$ faas-pool status --table"
+"$bin/faas-pool" status --table
 
 step "a warm faas-init with the C handler, behind a gateway on 127.0.0.1"
 serve c "$build/examples/hello-c"

@@ -78,6 +78,14 @@ class Command {
     FAAS_TRY_ASSIGN(deadline_, parse_duration(o_.deadline));
     FAAS_TRY(load_body());
     if (!stdin_has_records()) return Error(Exit::usage, "pipe sandbox records on stdin (faas-pool acquire POOL | faas-invoke ...)");
+    // The state is opened while the records are still on their way: in a
+    // pipeline this overlaps the acquirer's and faas-fork's work instead of
+    // following it (readers never block the writer under WAL). Should it
+    // fail, it is retried when a record needs it, and reported then.
+    if (auto early = open_state(); !early) {
+      pools_.reset();
+      store_.reset();
+    }
     Exit status = Exit::ok;
     RecordReader in(0);
     for (;;) {
@@ -144,8 +152,6 @@ class Command {
     if (s == rec.end() || !s->is_object() || !s->contains("id") || !(*s)["id"].is_string())
       return Error(Exit::data, "the record has no sandbox.id");
     std::string id = (*s)["id"].get<std::string>();
-    // Opened once the first record is here: in a pipeline the acquirer has
-    // finished its write by then, so the two never wait on each other.
     if (!pools_) FAAS_TRY(open_state());
     FAAS_TRY_ASSIGN(auto row, pools_->find(id));
     if (!row) return Error(Exit::no_input, "sandbox " + id + ": not in state");
@@ -184,8 +190,9 @@ class Command {
     fs::path merged = fork_dir(store_->dir(), fid) / "merged";
     fork_target_ = sandbox_dir(pools_->run_dir(), row.id) / "invocations" / request_id;
     if (::mkdir(fork_target_.c_str(), 0755) != 0) return sys_error("mkdir `" + fork_target_.string() + "`");
-    if (::mount(merged.c_str(), fork_target_.c_str(), nullptr, MS_BIND | MS_REC, nullptr) != 0) {
-      auto e = sys_error("bind fork " + fid + " into the sandbox");
+    if (auto m = pools_->mount_invocation_root(row, merged, fork_target_); !m) {
+      auto e = std::move(m).error().wrap("bind fork " + fid + " into the sandbox");
+      ::umount2(fork_target_.c_str(), MNT_DETACH);
       ::rmdir(fork_target_.c_str());
       fork_target_.clear();
       return e;
@@ -270,9 +277,9 @@ void add_options(CLI::App& app, Options& o) {
   o.serve = app.add_subcommand("serve", "Gateway: hand each TCP connection to a sandbox of a pool");
   o.serve->add_option("--listen", o.listen, "Address to listen on (port 0: the kernel picks one, "
                       "printed in the first record)")->type_name("ADDR:PORT")->required();
-  o.serve->add_option("--pool", o.pool, "The pool to acquire a sandbox from, one per connection")
+  o.serve->add_option("--pool", o.pool, "The pool to lease sandboxes from (held until the gateway drains)")
       ->type_name("NAME")->required();
-  o.serve->add_option("--max-inflight", o.max_inflight, "Connections handled at once (accept pauses "
+  o.serve->add_option("--max-inflight", o.max_inflight, "Connections handled at once, and the most sandboxes leased (accept pauses "
                       "beyond; default 64)")->type_name("N");
   o.serve->add_option("--deadline", o.deadline, "Time allowed per request (default 10s)")->type_name("DUR");
   app.require_subcommand(0, 1);

@@ -1,13 +1,19 @@
 #include "pool_cmd.hpp"
 
 #include <fcntl.h>
+#include <linux/openat2.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
+#include <cstdio>
+#include <cstring>
 #include <optional>
 #include <sstream>
 
+#include "faas/fd.hpp"
 #include "faas/holder.hpp"
 #include "faas/log.hpp"
 #include "faas/records.hpp"
@@ -48,8 +54,9 @@ class Command {
     if (o_.status->parsed()) return status();
     if (o_.reap->parsed()) return reap();
     if (o_.pool_rm->parsed()) return pool_rm();
+    if (o_.pool_set->parsed()) return pool_set();
     if (o_.tmpl->parsed()) return Error(Exit::usage, "template: give add, ls, show or rm (see template --help)");
-    if (o_.pool_cmd->parsed()) return Error(Exit::usage, "pool: give rm (see pool --help)");
+    if (o_.pool_cmd->parsed()) return Error(Exit::usage, "pool: give set or rm (see pool --help)");
     return Error(Exit::usage,
                  "give a command: template, warm, acquire, release, ls, status, reap or pool (see --help)");
   }
@@ -119,6 +126,15 @@ class Command {
       t.limits.pids = o_.pids;
       t.limits.cpu_weight = o_.cpu_weight;
       t.netns_pool = o_.netns_pool;
+      for (const auto& b : o_.bind_ro) {
+        auto colon = b.find(':');
+        t.binds_ro.push_back({b.substr(0, colon), colon == std::string::npos ? b.substr(0, colon) : b.substr(colon + 1)});
+      }
+      t.ksm = o_.ksm;
+      t.userns = o_.userns;
+      if (t.userns) t.userns_count = kUsernsRange;
+      // The checks a template file gets (absolute paths, where binds may go).
+      FAAS_TRY_ASSIGN(t, template_from_json(template_json(t)));
     }
     std::error_code ec;
     fs::path root = fs::canonical(t.rootfs, ec);
@@ -131,9 +147,37 @@ class Command {
       if (e.find('=') == std::string::npos || e.front() == '=')
         return Error(Exit::usage, "template add: --env " + q(e) + ": expected K=V");
     if (t.limits.cpu_weight > 10000) return Error(Exit::usage, "template add: --cpu-weight: 1 to 10000");
+    for (auto& b : t.binds_ro) FAAS_TRY(check_bind(t.name, root, b));
     FAAS_TRY(open_state());
     FAAS_TRY(pools_->template_add(t));
     return print_template(t);
+  }
+
+  // A --bind-ro: HOST exists (66 otherwise; made canonical), DEST exists in
+  // the rootfs, resolved inside it as the sandbox will, and is of HOST's
+  // kind (a directory on a directory, a file on a file). Nothing is ever
+  // created in the rootfs.
+  static Result<void> check_bind(const std::string& name, const fs::path& root, SandboxTemplate::BindRo& b) {
+    std::string what = "template " + name + ": --bind-ro " + q(b.host + ":" + b.dest);
+    std::error_code ec;
+    fs::path host = fs::canonical(b.host, ec);
+    if (ec) return Error(Exit::no_input, what + ": " + q(b.host) + ": " + ec.message());
+    b.host = host.string();
+    struct stat hs{}, ds{};
+    if (::stat(b.host.c_str(), &hs) != 0) return sys_error(what + ": " + q(b.host), Exit::no_input);
+    Fd rootfd(::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (!rootfd) return sys_error(what + ": open the rootfs");
+    open_how how{};
+    how.flags = O_PATH | O_CLOEXEC;
+    how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+    Fd dest(static_cast<int>(::syscall(SYS_openat2, rootfd.get(), b.dest.c_str(), &how, sizeof how)));
+    if (!dest || ::fstat(dest.get(), &ds) != 0)
+      return Error(Exit::data, what + ": " + q(b.dest) + " is not in the rootfs (the mount point must exist there)");
+    if (S_ISDIR(hs.st_mode) != S_ISDIR(ds.st_mode))
+      return Error(Exit::data, what + ": " + q(b.dest) + " in the rootfs is " +
+                                   (S_ISDIR(ds.st_mode) ? "a directory" : "not a directory") + ", the host path " +
+                                   (S_ISDIR(hs.st_mode) ? "is one" : "is not"));
+    return {};
   }
 
   Result<Exit> print_template(const SandboxTemplate& t) {
@@ -175,7 +219,8 @@ class Command {
   static Json pool_json(const PoolInfo& p) {
     return Json{{"name", p.name},       {"template", p.template_name}, {"size", p.size},
                 {"starting", p.starting}, {"warm", p.warm},            {"claimed", p.claimed},
-                {"destroying", p.destroying}, {"hits", p.hits},        {"misses", p.misses}};
+                {"destroying", p.destroying}, {"hits", p.hits},        {"misses", p.misses},
+                {"idle_ttl_ms", p.idle_ttl_ms}, {"min", p.min_warm}};
   }
 
   Result<Exit> warm() {
@@ -194,7 +239,7 @@ class Command {
       Stopwatch sw;
       std::optional<std::int64_t> size;
       if (o_.size >= 0) size = o_.size;
-      FAAS_TRY_ASSIGN(auto started, pools_->warm(name, size, o_.template_name));
+      FAAS_TRY_ASSIGN(auto started, pools_->warm(name, size, o_.template_name, o_.all));
       FAAS_TRY_ASSIGN(auto info, pools_->pool_info(name));
       Json rec = record("pool", pool_json(info));
       rec["pool"]["started"] = started.size();
@@ -204,20 +249,121 @@ class Command {
     return Exit::ok;
   }
 
+  static std::string ms(std::int64_t us) {
+    char b[32];
+    std::snprintf(b, sizeof b, "%.3f", static_cast<double>(us) / 1000.0);
+    return b;
+  }
+
   Result<Exit> status() {
     FAAS_TRY(open_state());
     FAAS_TRY_ASSIGN(auto names, pools_->pool_names());
-    Table tab({"pool", "template", "size", "starting", "warm", "claimed", "hits", "misses"});
+    std::vector<std::pair<PoolInfo, AcquireStats>> all;
     for (const auto& n : names) {
       FAAS_TRY_ASSIGN(auto p, pools_->pool_info(n));
-      if (c_.output() == OutputMode::table)
+      FAAS_TRY_ASSIGN(auto a, pools_->acquire_stats(n));
+      all.emplace_back(std::move(p), a);
+    }
+    if (!o_.prometheus.empty()) return write_prometheus(all);
+    if (c_.output() == OutputMode::table) {
+      Table tab({"pool", "template", "size", "starting", "warm", "claimed", "hits", "misses", "p50_ms", "p90_ms",
+                 "p99_ms"});
+      for (const auto& [p, a] : all)
         tab.add({p.name, p.template_name, std::to_string(p.size), std::to_string(p.starting),
                  std::to_string(p.warm), std::to_string(p.claimed), std::to_string(p.hits),
-                 std::to_string(p.misses)});
-      else
-        FAAS_TRY(out_.write(record("pool", pool_json(p))));
+                 std::to_string(p.misses), a.window ? ms(a.p50_us) : "-", a.window ? ms(a.p90_us) : "-",
+                 a.window ? ms(a.p99_us) : "-"});
+      FAAS_TRY(write_text(tab.render()));
+      return Exit::ok;
     }
-    if (c_.output() == OutputMode::table) FAAS_TRY(write_text(tab.render()));
+    for (const auto& [p, a] : all) {
+      Json rec = record("pool", pool_json(p));
+      rec["pool"]["acquire"] = Json{{"total", a.total}, {"window", a.window}, {"sum_us", a.sum_us},
+                                    {"p50_us", a.p50_us}, {"p90_us", a.p90_us}, {"p99_us", a.p99_us}};
+      FAAS_TRY(out_.write(std::move(rec)));
+    }
+    return Exit::ok;
+  }
+
+  // node_exporter's textfile format: written to FILE.tmp, then renamed over
+  // FILE, so the collector never reads half a file. FILE `-`: stdout.
+  Result<Exit> write_prometheus(const std::vector<std::pair<PoolInfo, AcquireStats>>& all) {
+    auto label = [](const std::string& v) {
+      std::string out;
+      for (char ch : v) {
+        if (ch == '\\' || ch == '"') out += '\\';
+        if (ch == '\n') { out += "\\n"; continue; }
+        out += ch;
+      }
+      return "pool=\"" + out + "\"";
+    };
+    auto secs = [](std::int64_t us) {
+      char b[32];
+      std::snprintf(b, sizeof b, "%.6f", static_cast<double>(us) / 1e6);
+      return std::string(b);
+    };
+    std::string t;
+    auto family = [&](const char* name, const char* type, const char* help) {
+      t += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
+    };
+    family("faas_pool_size", "gauge", "Warm sandboxes the pool keeps (faas-pool warm --size).");
+    for (const auto& [p, a] : all) t += "faas_pool_size{" + label(p.name) + "} " + std::to_string(p.size) + "\n";
+    family("faas_pool_sandboxes", "gauge", "Sandboxes of the pool per state.");
+    for (const auto& [p, a] : all)
+      for (const auto& [st, n] : {std::pair<const char*, std::int64_t>{"starting", p.starting}, {"warm", p.warm},
+                                  {"claimed", p.claimed}, {"destroying", p.destroying}})
+        t += "faas_pool_sandboxes{" + label(p.name) + ",state=\"" + st + "\"} " + std::to_string(n) + "\n";
+    family("faas_pool_acquire_total", "counter",
+           "Acquires of the pool: hit (a warm sandbox) or miss (none warm; --cold starts one).");
+    for (const auto& [p, a] : all) {
+      t += "faas_pool_acquire_total{" + label(p.name) + ",result=\"hit\"} " + std::to_string(p.hits) + "\n";
+      t += "faas_pool_acquire_total{" + label(p.name) + ",result=\"miss\"} " + std::to_string(p.misses) + "\n";
+    }
+    family("faas_pool_acquire_seconds", "summary",
+           "Acquire latency: quantiles over the pool's last 1024 acquires that returned a sandbox.");
+    for (const auto& [p, a] : all) {
+      for (const auto& [qq, us] : {std::pair<const char*, std::int64_t>{"0.5", a.p50_us}, {"0.9", a.p90_us},
+                                   {"0.99", a.p99_us}})
+        t += "faas_pool_acquire_seconds{" + label(p.name) + ",quantile=\"" + qq + "\"} " +
+             (a.window ? secs(us) : std::string("NaN")) + "\n";
+      t += "faas_pool_acquire_seconds_sum{" + label(p.name) + "} " + secs(a.sum_us) + "\n";
+      t += "faas_pool_acquire_seconds_count{" + label(p.name) + "} " + std::to_string(a.total) + "\n";
+    }
+    if (o_.prometheus == "-") {
+      FAAS_TRY(write_text(t));
+      return Exit::ok;
+    }
+    std::string tmp = o_.prometheus + ".tmp";
+    Fd f(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+    if (!f) return Error(Exit::cant_create, "status --prometheus: create " + q(tmp) + ": " + std::strerror(errno));
+    bool ok = ::write(f.get(), t.data(), t.size()) == static_cast<ssize_t>(t.size()) && ::fsync(f.get()) == 0;
+    int err = errno;
+    f.reset();
+    if (!ok || ::rename(tmp.c_str(), o_.prometheus.c_str()) != 0) {
+      if (ok) err = errno;
+      ::unlink(tmp.c_str());
+      return sys_error(err, "status --prometheus: write " + q(o_.prometheus), Exit::io);
+    }
+    return Exit::ok;
+  }
+
+  Result<Exit> pool_set() {
+    PoolSettings s;
+    if (o_.size >= 0) s.size = o_.size;
+    if (o_.min_warm >= 0) s.min_warm = o_.min_warm;
+    if (!o_.idle_ttl.empty()) {
+      if (o_.idle_ttl == "off") {
+        s.idle_ttl_ms = 0;
+      } else {
+        FAAS_TRY_ASSIGN(auto d, parse_duration(o_.idle_ttl));
+        s.idle_ttl_ms = d.count();
+      }
+    }
+    if (!s.size && !s.min_warm && !s.idle_ttl_ms)
+      return Error(Exit::usage, "pool set: give --size, --idle-ttl or --min");
+    FAAS_TRY(open_state());
+    FAAS_TRY_ASSIGN(auto p, pools_->pool_set(o_.pool, s));
+    FAAS_TRY(out_.write(record("pool", pool_json(p))));
     return Exit::ok;
   }
 
@@ -343,7 +489,8 @@ class Command {
     FAAS_TRY(require_root("reap"));
     FAAS_TRY(open_state());
     FAAS_TRY_ASSIGN(auto ids, pools_->reap());
-    for (const auto& id : ids) FAAS_TRY(out_.write(record("sandbox", Json{{"id", id}, {"state", "reaped"}})));
+    for (const auto& [id, why] : ids)
+      FAAS_TRY(out_.write(record("sandbox", Json{{"id", id}, {"state", "reaped"}, {"reason", why}})));
     return Exit::ok;
   }
 
@@ -373,6 +520,11 @@ void add_commands(CLI::App& app, Options& o) {
       ->type_name("N");
   o.tmpl_add->add_option("--netns-pool", o.netns_pool, "Join a namespace of this faas-netns pool "
                          "(default: a new, empty network namespace)")->type_name("POOL");
+  o.tmpl_add->add_option("--bind-ro", o.bind_ro, "Bind a host path read-only (nosuid, nodev) onto DEST, which "
+                         "must exist in the rootfs (default: the same path); repeatable")->type_name("HOST[:DEST]");
+  o.tmpl_add->add_flag("--ksm", o.ksm, "Mark every process of the sandbox mergeable by KSM (Linux 6.4)");
+  o.tmpl_add->add_flag("--userns", o.userns, "Run in a user namespace: root inside is an unprivileged host uid "
+                       "(a range of 65536 picked per template)");
   o.tmpl_add->add_option("--file", o.file, "Read the template from a JSON file")->type_name("FILE");
   o.tmpl_ls = o.tmpl->add_subcommand("ls", "List templates");
   o.tmpl_show = o.tmpl->add_subcommand("show", "Print a template");
@@ -401,9 +553,19 @@ void add_commands(CLI::App& app, Options& o) {
 
   o.ls = app.add_subcommand("ls", "List sandboxes (a table on a terminal, JSON lines otherwise)");
   o.ls->add_option("POOL", o.pool, "Only this pool's");
-  o.status = app.add_subcommand("status", "Counts per pool and state, hits and misses");
-  o.reap = app.add_subcommand("reap", "Destroy dead sandboxes and those whose holder died");
-  o.pool_cmd = app.add_subcommand("pool", "Remove pools");
+  o.status = app.add_subcommand("status", "Counts per pool and state, hits, misses, acquire latency percentiles");
+  o.status->add_option("--prometheus", o.prometheus, "Write node_exporter's textfile format to FILE "
+                       "(atomically; - for stdout) instead")->type_name("FILE");
+  o.reap = app.add_subcommand("reap", "Destroy dead sandboxes, those whose holder died, and idle ones past "
+                              "their pool's TTL");
+  o.pool_cmd = app.add_subcommand("pool", "Set a pool's policy or remove pools");
+  o.pool_set = o.pool_cmd->add_subcommand("set", "Set a pool's size, idle TTL and minimum");
+  o.pool_set->add_option("NAME", o.pool, "Pool name")->required();
+  o.pool_set->add_option("--size", o.size, "Warm sandboxes to keep")->type_name("N")->check(CLI::NonNegativeNumber);
+  o.pool_set->add_option("--idle-ttl", o.idle_ttl, "reap destroys warm sandboxes idle longer (10m, 30s; off)")
+      ->type_name("DUR");
+  o.pool_set->add_option("--min", o.min_warm, "Warm sandboxes reap keeps however idle")->type_name("N")
+      ->check(CLI::NonNegativeNumber);
   o.pool_cmd->require_subcommand(0, 1);
   o.pool_rm = o.pool_cmd->add_subcommand("rm", "Destroy every sandbox of the pools and remove them");
   o.pool_rm->add_option("NAME", o.pools, "Pool names")->required();

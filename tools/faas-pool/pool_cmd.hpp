@@ -23,6 +23,8 @@ struct Options {
   std::vector<std::string> cmd, env;
   std::string memory, netns_pool;
   std::uint64_t pids = 0, cpu_weight = 0;
+  std::vector<std::string> bind_ro;  // HOST[:DEST]
+  bool ksm = false, userns = false;
 
   // warm POOL [--size N] [--template T] | warm --all
   std::string pool, template_name;
@@ -36,10 +38,14 @@ struct Options {
   std::vector<std::string> ids;
   bool destroy = false;
   std::vector<std::string> pools;  // pool rm NAME...
+  // pool set NAME [--size N] [--idle-ttl DUR] [--min N]
+  std::string idle_ttl;
+  std::int64_t min_warm = -1;
+  std::string prometheus;  // status --prometheus FILE
 
   CLI::App *tmpl = nullptr, *tmpl_add = nullptr, *tmpl_ls = nullptr, *tmpl_show = nullptr, *tmpl_rm = nullptr,
            *warm = nullptr, *acquire = nullptr, *release = nullptr, *ls = nullptr, *status = nullptr,
-           *reap = nullptr, *pool_cmd = nullptr, *pool_rm = nullptr;
+           *reap = nullptr, *pool_cmd = nullptr, *pool_rm = nullptr, *pool_set = nullptr;
 };
 
 void add_commands(CLI::App& app, Options& o);

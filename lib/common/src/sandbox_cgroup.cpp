@@ -93,6 +93,7 @@ Result<SandboxCgroup> SandboxCgroup::create(const std::string& id, const CgroupL
       return e;
     }
     cg.dirs_.push_back(dir);
+    if (p.v2) cg.v2_dir_ = dir;
     Result<void> r;
     if (p.v2) {
       if (limits.memory_bytes && r) r = write_file(dir + "/memory.max", std::to_string(limits.memory_bytes));
@@ -120,7 +121,9 @@ SandboxCgroup SandboxCgroup::find(const std::string& id) {
   cg.rel_ = "faas/" + id;
   for (const auto& p : places()) {
     std::string dir = p.base + "/faas/" + id;
-    if (fs::exists(dir)) cg.dirs_.push_back(dir);
+    if (!fs::exists(dir)) continue;
+    cg.dirs_.push_back(dir);
+    if (p.v2) cg.v2_dir_ = dir;
   }
   return cg;
 }
@@ -128,6 +131,19 @@ SandboxCgroup SandboxCgroup::find(const std::string& id) {
 Result<void> SandboxCgroup::attach(pid_t pid) const {
   for (const auto& d : dirs_) FAAS_TRY_CTX(write_file(d + "/cgroup.procs", std::to_string(pid)), "cgroup attach");
   return {};
+}
+
+Result<void> SandboxCgroup::attach_self() const {
+  for (const auto& d : dirs_)
+    if (d != v2_dir_) FAAS_TRY_CTX(write_file(d + "/tasks", "0"), "cgroup attach");
+  return {};
+}
+
+Result<Fd> SandboxCgroup::clone_fd() const {
+  if (v2_dir_.empty()) return Fd();
+  Fd fd(::open(v2_dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd) return sys_error("cgroup: open `" + v2_dir_ + "`");
+  return fd;
 }
 
 Result<std::size_t> SandboxCgroup::procs() const {

@@ -1,7 +1,10 @@
 #include "faas/sandbox_confine.hpp"
 
 #include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <seccomp.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -47,22 +50,65 @@ Result<void> drop_capabilities() {
   return {};
 }
 
-Result<void> load_seccomp() {
+// The filter as libseccomp builds it (the caller releases it).
+Result<scmp_filter_ctx> build_filter() {
   scmp_filter_ctx ctx = ::seccomp_init(SCMP_ACT_ALLOW);
   if (ctx == nullptr) return Error(Exit::os, "seccomp_init failed");
-  ScopeExit release([&] { ::seccomp_release(ctx); });
   for (const char* name : sandbox_denied_syscalls()) {
     int nr = ::seccomp_syscall_resolve_name(name);
     if (nr == __NR_SCMP_ERROR) continue;  // unknown to this libseccomp: nothing to deny
     int rc = ::seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), nr, 0);
-    if (rc < 0) return sys_error(-rc, std::string("seccomp: deny ") + name);
+    if (rc < 0) {
+      ::seccomp_release(ctx);
+      return sys_error(-rc, std::string("seccomp: deny ") + name);
+    }
   }
+  return ctx;
+}
+
+// The BPF program of the filter, compiled once per process by
+// prepare_sandbox_confinement (empty before).
+std::vector<sock_filter>& compiled_filter() {
+  static std::vector<sock_filter> prog;
+  return prog;
+}
+
+Result<void> load_seccomp() {
+  const auto& prog = compiled_filter();
+  if (!prog.empty()) {
+    sock_fprog fprog{static_cast<unsigned short>(prog.size()), const_cast<sock_filter*>(prog.data())};
+    if (::prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &fprog, 0, 0) != 0)
+      return sys_error("seccomp: load the filter");
+    return {};
+  }
+  FAAS_TRY_ASSIGN(scmp_filter_ctx ctx, build_filter());
+  ScopeExit release([&] { ::seccomp_release(ctx); });
   int rc = ::seccomp_load(ctx);
   if (rc < 0) return sys_error(-rc, "seccomp: load the filter");
   return {};
 }
 
 }  // namespace
+
+Result<void> prepare_sandbox_confinement() {
+  auto& prog = compiled_filter();
+  if (!prog.empty()) return {};
+  FAAS_TRY_ASSIGN(scmp_filter_ctx ctx, build_filter());
+  ScopeExit release([&] { ::seccomp_release(ctx); });
+  int fd = ::memfd_create("faas-seccomp", MFD_CLOEXEC);
+  if (fd < 0) return sys_error("memfd_create");
+  ScopeExit close_fd([&] { ::close(fd); });
+  int rc = ::seccomp_export_bpf(ctx, fd);
+  if (rc < 0) return sys_error(-rc, "seccomp: compile the filter");
+  off_t size = ::lseek(fd, 0, SEEK_END);
+  if (size <= 0 || size % static_cast<off_t>(sizeof(sock_filter)) != 0 ||
+      size > static_cast<off_t>(BPF_MAXINSNS * sizeof(sock_filter)))
+    return Error(Exit::software, "seccomp: the compiled filter has an odd size");
+  std::vector<sock_filter> out(static_cast<std::size_t>(size) / sizeof(sock_filter));
+  if (::pread(fd, out.data(), static_cast<std::size_t>(size), 0) != size) return sys_error("seccomp: read the filter");
+  prog = std::move(out);
+  return {};
+}
 
 Result<void> confine_sandbox_process() {
   FAAS_TRY(drop_capabilities());

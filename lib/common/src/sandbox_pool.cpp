@@ -1,9 +1,12 @@
 #include "faas/sandbox_pool.hpp"
 
+#include <fcntl.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 
 #include "faas/fork_state.hpp"
 #include "faas/ipam.hpp"
@@ -64,6 +67,13 @@ Json template_json(const SandboxTemplate& t) {
   j["pids"] = t.limits.pids;
   j["cpu_weight"] = t.limits.cpu_weight;
   if (!t.netns_pool.empty()) j["netns_pool"] = t.netns_pool;
+  if (!t.binds_ro.empty()) {
+    Json b = Json::array();
+    for (const auto& x : t.binds_ro) b.push_back(Json{{"host", x.host}, {"dest", x.dest}});
+    j["bind_ro"] = std::move(b);
+  }
+  if (t.ksm) j["ksm"] = true;
+  if (t.userns) j["userns"] = Json{{"uid", t.userns_uid}, {"count", t.userns_count}};
   return j;
 }
 
@@ -80,6 +90,26 @@ Result<SandboxTemplate> template_from_json(const Json& j) {
     t.limits.pids = j.value("pids", std::uint64_t{0});
     t.limits.cpu_weight = j.value("cpu_weight", std::uint64_t{0});
     t.netns_pool = j.value("netns_pool", "");
+    if (j.contains("bind_ro")) {
+      if (!j["bind_ro"].is_array()) return Error(Exit::data, "template: bind_ro: not an array");
+      for (const auto& b : j["bind_ro"]) {
+        if (!b.is_object()) return Error(Exit::data, "template: bind_ro: not an object");
+        std::string host = b.value("host", "");
+        t.binds_ro.push_back({host, b.value("dest", host)});
+      }
+    }
+    t.ksm = j.value("ksm", false);
+    if (j.contains("userns") && !j["userns"].is_null() && !(j["userns"].is_boolean() && !j["userns"].get<bool>())) {
+      t.userns = true;
+      if (j["userns"].is_object()) {
+        t.userns_uid = j["userns"].value("uid", std::uint32_t{0});
+        t.userns_count = j["userns"].value("count", kUsernsRange);
+      } else if (j["userns"].is_boolean()) {
+        t.userns_count = kUsernsRange;
+      } else {
+        return Error(Exit::data, "template: userns: true or {\"uid\": N, \"count\": N}");
+      }
+    }
   } catch (const Json::exception& e) {
     return Error(Exit::data, std::string("template: ") + e.what());
   }
@@ -87,6 +117,21 @@ Result<SandboxTemplate> template_from_json(const Json& j) {
   if (t.backend != "native") return Error(Exit::data, "template " + t.name + ": backend `" + t.backend + "` is not supported (native)");
   if (t.rootfs.empty() || t.rootfs.front() != '/') return Error(Exit::data, "template " + t.name + ": rootfs must be an absolute path");
   if (t.cmd.empty()) return Error(Exit::data, "template " + t.name + ": no cmd");
+  for (const auto& b : t.binds_ro) {
+    if (b.host.empty() || b.host.front() != '/' || b.dest.empty() || b.dest.front() != '/')
+      return Error(Exit::data, "template " + t.name + ": bind_ro `" + b.host + ":" + b.dest + "`: both paths must be absolute");
+    fs::path d = fs::path(b.dest).lexically_normal();
+    std::string top = d.has_relative_path() ? d.relative_path().begin()->string() : "";
+    if (top.empty() || top == ".." || top == "dev" || top == "proc" || top == "run" || top == "tmp")
+      return Error(Exit::data, "template " + t.name + ": bind_ro destination `" + b.dest +
+                                   "`: not /, /dev, /proc, /run or /tmp (the sandbox mounts those)");
+  }
+  if (t.userns) {
+    if (t.userns_count == 0 || (t.userns_uid == 0 && t.userns_count != kUsernsRange))
+      return Error(Exit::data, "template " + t.name + ": userns count must be at least 1");
+    if (t.userns_uid != 0 && std::uint64_t{t.userns_uid} + t.userns_count > 0xFFFFFFFFULL)
+      return Error(Exit::data, "template " + t.name + ": userns range past the last uid");
+  }
   return t;
 }
 
@@ -118,11 +163,33 @@ void mark_forks_removed(Json& rec, const std::vector<std::string>& removed) {
 
 // ---- templates ----
 
-Result<void> SandboxPools::template_add(const SandboxTemplate& t) {
-  std::string spec = template_json(t).dump();
-  auto r = db_.query("INSERT INTO templates (name, backend, spec, created_at) VALUES (?1, ?2, ?3, ?4)",
-                     {t.name, t.backend, spec, unix_ms()});
+Result<void> SandboxPools::pick_userns(SandboxTemplate& t) {
+  if (!t.userns || t.userns_uid != 0) return {};
+  FAAS_TRY_ASSIGN(auto rows, db_.query("SELECT spec FROM templates"));
+  std::vector<bool> used(kUsernsSlots, false);
+  for (const auto& r : rows) {
+    Json j = Json::parse(sql_text(r[0]), nullptr, false);
+    if (!j.is_object() || !j.contains("userns") || !j["userns"].is_object()) continue;
+    std::uint64_t uid = j["userns"].value("uid", std::uint64_t{0});
+    if (uid >= kUsernsBase && (uid - kUsernsBase) / kUsernsRange < kUsernsSlots)
+      used[(uid - kUsernsBase) / kUsernsRange] = true;
+  }
+  auto free = std::find(used.begin(), used.end(), false);
+  if (free == used.end()) return Error(Exit::unavailable, "template " + t.name + ": every user namespace range is taken");
+  t.userns_uid = kUsernsBase + static_cast<std::uint32_t>(free - used.begin()) * kUsernsRange;
+  t.userns_count = kUsernsRange;
+  return {};
+}
+
+Result<void> SandboxPools::template_add(SandboxTemplate& t) {
+  Result<void> r = db_.immediate([&]() -> Result<void> {
+    FAAS_TRY(pick_userns(t));
+    FAAS_TRY(db_.query("INSERT INTO templates (name, backend, spec, created_at) VALUES (?1, ?2, ?3, ?4)",
+                       {t.name, t.backend, template_json(t).dump(), unix_ms()}));
+    return {};
+  });
   if (!r) {
+    if (r.error().status() == Exit::unavailable) return r;
     auto existing = db_.query("SELECT 1 FROM templates WHERE name = ?1", {t.name});
     if (existing && !existing->empty()) return Error(Exit::cant_create, "template " + t.name + ": exists");
     return std::move(r).error().wrap("template " + t.name);
@@ -171,7 +238,8 @@ Result<std::vector<std::string>> SandboxPools::pool_names() {
 }
 
 Result<PoolInfo> SandboxPools::pool_info(const std::string& pool) {
-  FAAS_TRY_ASSIGN(auto rows, db_.query("SELECT template, size, hits, misses FROM pools WHERE name = ?1", {pool}));
+  FAAS_TRY_ASSIGN(auto rows, db_.query("SELECT template, size, hits, misses, idle_ttl_ms, min_warm, last_acquire_at "
+                                       "FROM pools WHERE name = ?1", {pool}));
   if (rows.empty()) return Error(Exit::unavailable, "pool " + pool + ": not found");
   PoolInfo p;
   p.name = pool;
@@ -179,6 +247,9 @@ Result<PoolInfo> SandboxPools::pool_info(const std::string& pool) {
   p.size = sql_int(rows[0][1]);
   p.hits = sql_int(rows[0][2]);
   p.misses = sql_int(rows[0][3]);
+  p.idle_ttl_ms = sql_int(rows[0][4]);
+  p.min_warm = sql_int(rows[0][5]);
+  p.last_acquire_ms = sql_int(rows[0][6]);
   FAAS_TRY_ASSIGN(auto counts, db_.query("SELECT state, count(*) FROM sandboxes WHERE pool = ?1 GROUP BY state", {pool}));
   for (const auto& c : counts) {
     std::string st = sql_text(c[0]);
@@ -191,6 +262,44 @@ Result<PoolInfo> SandboxPools::pool_info(const std::string& pool) {
   return p;
 }
 
+Result<AcquireStats> SandboxPools::acquire_stats(const std::string& pool) {
+  AcquireStats a;
+  FAAS_TRY_ASSIGN(auto p, db_.query("SELECT samples, sample_us_sum FROM pools WHERE name = ?1", {pool}));
+  if (p.empty()) return Error(Exit::unavailable, "pool " + pool + ": not found");
+  a.total = sql_int(p[0][0]);
+  a.sum_us = sql_int(p[0][1]);
+  FAAS_TRY_ASSIGN(auto rows, db_.query("SELECT us FROM acquire_samples WHERE pool = ?1 ORDER BY us", {pool}));
+  a.window = static_cast<std::int64_t>(rows.size());
+  auto rank = [&](double pct) -> std::int64_t {  // nearest rank
+    if (rows.empty()) return 0;
+    auto n = static_cast<std::size_t>(std::ceil(pct / 100.0 * static_cast<double>(rows.size())));
+    return sql_int(rows[std::clamp<std::size_t>(n, 1, rows.size()) - 1][0]);
+  };
+  a.p50_us = rank(50);
+  a.p90_us = rank(90);
+  a.p99_us = rank(99);
+  return a;
+}
+
+Result<PoolInfo> SandboxPools::pool_set(const std::string& pool, const PoolSettings& s) {
+  Result<void> r = db_.immediate([&]() -> Result<void> {
+    FAAS_TRY_ASSIGN(auto rows, db_.query("SELECT 1 FROM pools WHERE name = ?1", {pool}));
+    if (rows.empty()) return Error(Exit::no_input, "pool " + pool + ": not found");
+    if (s.size) FAAS_TRY(db_.query("UPDATE pools SET size = ?1 WHERE name = ?2", {*s.size, pool}));
+    if (s.idle_ttl_ms) FAAS_TRY(db_.query("UPDATE pools SET idle_ttl_ms = ?1 WHERE name = ?2", {*s.idle_ttl_ms, pool}));
+    if (s.min_warm) FAAS_TRY(db_.query("UPDATE pools SET min_warm = ?1 WHERE name = ?2", {*s.min_warm, pool}));
+    return {};
+  });
+  FAAS_TRY(r);
+  return pool_info(pool);
+}
+
+std::int64_t SandboxPools::warm_target(const PoolInfo& p) const {
+  if (p.idle_ttl_ms <= 0) return p.size;
+  bool idle = p.last_acquire_ms == 0 || unix_ms() - p.last_acquire_ms > p.idle_ttl_ms;
+  return idle ? std::min(p.size, p.min_warm) : p.size;
+}
+
 Result<SandboxRow> SandboxPools::start_one(const SandboxTemplate& t, const std::string& id) {
   SandboxSpec spec;
   spec.id = id;
@@ -200,6 +309,12 @@ Result<SandboxRow> SandboxPools::start_one(const SandboxTemplate& t, const std::
   spec.init_binary = init_;
   spec.run_dir = run_dir_;
   spec.limits = t.limits;
+  for (const auto& b : t.binds_ro) spec.binds_ro.emplace_back(b.host, b.dest);
+  spec.ksm = t.ksm;
+  if (t.userns) {
+    spec.userns_uid = t.userns_uid;
+    spec.userns_count = t.userns_count;
+  }
   // A namespace of a faas-netns pool: leased by this process while the
   // sandbox starts, then by the sandbox's init (a dead sandbox's lease is
   // reclaimed by faas-netns gc as well as by reap here).
@@ -244,11 +359,12 @@ Result<void> SandboxPools::release_netns(const std::string& lease_id) {
 }
 
 Result<std::vector<SandboxRow>> SandboxPools::warm(const std::string& pool, std::optional<std::int64_t> size,
-                                                   const std::string& template_name) {
+                                                   const std::string& template_name, bool idle_policy) {
   std::vector<std::string> ids;
   std::string tname;
   Result<void> reserved = db_.immediate([&]() -> Result<void> {
-    FAAS_TRY_ASSIGN(auto rows, db_.query("SELECT template, size FROM pools WHERE name = ?1", {pool}));
+    FAAS_TRY_ASSIGN(auto rows, db_.query("SELECT template, size, idle_ttl_ms, min_warm, last_acquire_at FROM pools "
+                                         "WHERE name = ?1", {pool}));
     std::int64_t want = size.value_or(1);
     if (rows.empty()) {
       tname = template_name.empty() ? pool : template_name;
@@ -259,6 +375,14 @@ Result<std::vector<SandboxRow>> SandboxPools::warm(const std::string& pool, std:
     } else {
       tname = sql_text(rows[0][0]);
       want = size.value_or(sql_int(rows[0][1]));
+      if (!size && idle_policy) {
+        PoolInfo p;
+        p.size = want;
+        p.idle_ttl_ms = sql_int(rows[0][2]);
+        p.min_warm = sql_int(rows[0][3]);
+        p.last_acquire_ms = sql_int(rows[0][4]);
+        want = warm_target(p);
+      }
       if (!template_name.empty() && template_name != tname)
         return Error(Exit::data, "pool " + pool + ": uses template " + tname + ", not " + template_name);
       if (size) FAAS_TRY(db_.query("UPDATE pools SET size = ?1 WHERE name = ?2", {want, pool}));
@@ -280,8 +404,8 @@ Result<std::vector<SandboxRow>> SandboxPools::warm(const std::string& pool, std:
   for (std::size_t i = 0; i < ids.size(); ++i) {
     Result<SandboxRow> r = t ? start_one(*t, ids[i]) : Result<SandboxRow>(t.error());
     if (r) {
-      auto u = db_.query("UPDATE sandboxes SET state = 'warm', holder_pid = 0, holder_start = 0 "
-                         "WHERE id = ?1 AND state = 'starting'", {ids[i]});
+      auto u = db_.query("UPDATE sandboxes SET state = 'warm', holder_pid = 0, holder_start = 0, idle_since = ?2 "
+                         "WHERE id = ?1 AND state = 'starting'", {ids[i], unix_ms()});
       if (u) {
         r->state = "warm";
         r->holder = Holder{};
@@ -308,6 +432,7 @@ Result<std::size_t> SandboxPools::pool_rm(const std::string& pool) {
     FAAS_TRY_CTX(destroy(r.id), "pool rm " + pool);
     ++n;
   }
+  FAAS_TRY(db_.query("DELETE FROM acquire_samples WHERE pool = ?1", {pool}));
   FAAS_TRY(db_.query("DELETE FROM pools WHERE name = ?1", {pool}));
   return n;
 }
@@ -336,36 +461,66 @@ Result<std::vector<SandboxRow>> SandboxPools::list(const std::string& pool) {
 
 Result<SandboxRow> SandboxPools::acquire(const std::string& pool, std::chrono::milliseconds wait, bool cold,
                                          const Holder& holder) {
+  Stopwatch sw;
   FAAS_TRY_ASSIGN(auto p, db_.query("SELECT template FROM pools WHERE name = ?1", {pool}));
   if (p.empty()) return Error(Exit::unavailable, "pool " + pool + ": not found");
+  // One sample in the pool's ring (kAcquireSamples), inside the caller's transaction.
+  auto record_sample = [&]() -> Result<void> {
+    auto us = static_cast<std::int64_t>(sw.elapsed_us());
+    FAAS_TRY_ASSIGN(auto n, db_.query("UPDATE pools SET samples = samples + 1, sample_us_sum = sample_us_sum + ?2 "
+                                      "WHERE name = ?1 RETURNING samples", {pool, us}));
+    if (n.empty()) return {};
+    FAAS_TRY(db_.query("INSERT OR REPLACE INTO acquire_samples (pool, slot, us, at) VALUES (?1, ?2, ?3, ?4)",
+                       {pool, (sql_int(n[0][0]) - 1) % kAcquireSamples, us, unix_ms()}));
+    return {};
+  };
   std::uint64_t deadline = now_ns() + static_cast<std::uint64_t>(wait.count()) * 1000000ULL;
   int backoff = 1;
   for (;;) {
-    FAAS_TRY_ASSIGN(auto id, db_.claim("sandboxes", "pool = ?1 AND state = 'warm'", {pool}, "claimed", holder));
-    if (id) {
-      FAAS_TRY_ASSIGN(auto row, find(*id));
-      if (!row) continue;
-      if (!sandbox_alive(row->pid, row->pid_start)) {
-        // Never hand out a dead sandbox: clean it up and claim another.
-        (void)finish_destroy(*row);
-        continue;
-      }
-      Result<void> counted = db_.immediate([&]() -> Result<void> {
-        FAAS_TRY(db_.query("UPDATE sandboxes SET uses = uses + 1, start = 'warm' WHERE id = ?1", {*id}));
-        FAAS_TRY(db_.query("UPDATE pools SET hits = hits + 1 WHERE name = ?1", {pool}));
+    // One write transaction per acquire: pick the first warm row, check its
+    // init alive (a pidfd, microseconds), claim it and count the hit.
+    std::optional<SandboxRow> got, dead;
+    Result<void> claimed = db_.immediate([&]() -> Result<void> {
+      FAAS_TRY_ASSIGN(auto rows, db_.query(std::string("SELECT ") + kRowColumns +
+                                               " FROM sandboxes WHERE pool = ?1 AND state = 'warm' "
+                                               "ORDER BY rowid LIMIT 1", {pool}));
+      if (rows.empty()) return {};
+      SandboxRow row = row_from(rows[0]);
+      const std::int64_t now = unix_ms();
+      if (!sandbox_alive(row.pid, row.pid_start)) {
+        // Never hand out a dead sandbox: claimed for destruction here,
+        // cleaned after the commit (by reap should this process die first).
+        FAAS_TRY(db_.query("UPDATE sandboxes SET state = 'destroying', holder_pid = ?1, holder_start = ?2, "
+                           "claimed_at = ?3 WHERE id = ?4",
+                           {std::int64_t{self_.pid}, static_cast<std::int64_t>(self_.start_time), now, row.id}));
+        dead = std::move(row);
         return {};
-      });
-      FAAS_TRY(counted);
-      row->uses += 1;
-      row->start = "warm";
-      return *row;
+      }
+      FAAS_TRY(db_.query("UPDATE sandboxes SET state = 'claimed', holder_pid = ?1, holder_start = ?2, "
+                         "claimed_at = ?3, uses = uses + 1, start = 'warm' WHERE id = ?4",
+                         {std::int64_t{holder.pid}, static_cast<std::int64_t>(holder.start_time), now, row.id}));
+      FAAS_TRY(db_.query("UPDATE pools SET hits = hits + 1, last_acquire_at = ?2 WHERE name = ?1", {pool, now}));
+      FAAS_TRY(record_sample());
+      row.state = "claimed";
+      row.holder = holder;
+      row.claimed_at = now;
+      row.uses += 1;
+      row.start = "warm";
+      got = std::move(row);
+      return {};
+    });
+    FAAS_TRY_CTX(std::move(claimed), "claim a sandbox of pool " + pool);
+    if (dead) {
+      (void)finish_destroy(*dead);
+      continue;
     }
+    if (got) return *got;
     if (now_ns() < deadline) {
       sleep_ms(backoff);
       backoff = std::min(backoff * 2, kBackoffCapMs);
       continue;
     }
-    FAAS_TRY(db_.query("UPDATE pools SET misses = misses + 1 WHERE name = ?1", {pool}));
+    FAAS_TRY(db_.query("UPDATE pools SET misses = misses + 1, last_acquire_at = ?2 WHERE name = ?1", {pool, unix_ms()}));
     if (!cold) return Error(Exit::temp, "pool " + pool + ": no warm sandbox (warm it, --wait, or --cold)");
     std::string tname = sql_text(p[0][0]), nid = new_id();
     FAAS_TRY_ASSIGN(auto t, template_get(tname));
@@ -379,8 +534,28 @@ Result<SandboxRow> SandboxPools::acquire(const std::string& pool, std::chrono::m
     row.state = "claimed";
     row.holder = holder;
     row.uses = 1;
+    FAAS_TRY(db_.immediate(record_sample));
     return row;
   }
+}
+
+Result<void> SandboxPools::mount_invocation_root(const SandboxRow& row, const fs::path& merged,
+                                                const fs::path& target) {
+  std::vector<std::pair<fs::path, std::string>> binds;
+  Fd userns;
+  if (!row.template_name.empty()) {
+    auto t = template_get(row.template_name);
+    if (t) {
+      for (const auto& b : t->binds_ro) binds.emplace_back(b.host, b.dest);
+      if (t->userns && !binds.empty() && row.pid > 0) {
+        // The sandbox's own user namespace, through its init's pidfd-checked pid.
+        userns.reset(::open(("/proc/" + std::to_string(row.pid) + "/ns/user").c_str(), O_RDONLY | O_CLOEXEC));
+        if (!userns || !sandbox_alive(row.pid, row.pid_start))
+          return Error(Exit::temp, "sandbox " + row.id + ": its init is gone");
+      }
+    }
+  }
+  return faas::mount_invocation_root(merged, target, binds, userns.get());
 }
 
 Result<bool> SandboxPools::claim_for_destroy(const std::string& id, const std::string& from_state) {
@@ -445,7 +620,8 @@ Result<SandboxRow> SandboxPools::release(const std::string& id, bool force_destr
   }
   if (clean) {
     FAAS_TRY_ASSIGN(auto changed, db_.query("UPDATE sandboxes SET state = 'warm', holder_pid = 0, holder_start = 0, "
-                                            "claimed_at = 0 WHERE id = ?1 AND state = 'claimed' RETURNING id", {id}));
+                                            "claimed_at = 0, idle_since = ?2 WHERE id = ?1 AND state = 'claimed' "
+                                            "RETURNING id", {id, unix_ms()}));
     if (!changed.empty()) {
       row->state = "warm";
       return *row;
@@ -456,9 +632,9 @@ Result<SandboxRow> SandboxPools::release(const std::string& id, bool force_destr
   return *row;
 }
 
-Result<std::vector<std::string>> SandboxPools::reap() {
+Result<std::vector<std::pair<std::string, std::string>>> SandboxPools::reap() {
   FAAS_TRY_ASSIGN(auto rows, list());
-  std::vector<std::string> out;
+  std::vector<std::pair<std::string, std::string>> out;
   for (const auto& r : rows) {
     bool dead = false;
     if (r.state == "warm") dead = !sandbox_alive(r.pid, r.pid_start);
@@ -471,7 +647,36 @@ Result<std::vector<std::string>> SandboxPools::reap() {
                                         "destroying", self_));
     if (!got) continue;
     FAAS_TRY_CTX(finish_destroy(r), "reap");
-    out.push_back(r.id);
+    out.emplace_back(r.id, "dead");
+  }
+  // Idle warm sandboxes past their pool's TTL, longest idle first, down to
+  // the pool's minimum. Each is claimed (warm -> destroying) in one
+  // transaction that counts the warm ones left, so concurrent reaps never
+  // go below the minimum and an acquire never gets a sandbox being reaped.
+  FAAS_TRY_ASSIGN(auto idle, db_.query(
+      "SELECT s.id, s.pool FROM sandboxes s JOIN pools p ON p.name = s.pool "
+      "WHERE s.state = 'warm' AND p.idle_ttl_ms > 0 "
+      "AND ?1 - (CASE WHEN s.idle_since > 0 THEN s.idle_since ELSE s.created_at END) > p.idle_ttl_ms "
+      "ORDER BY s.pool, CASE WHEN s.idle_since > 0 THEN s.idle_since ELSE s.created_at END, s.id",
+      {unix_ms()}));
+  for (const auto& i : idle) {
+    std::string id = sql_text(i[0]), pool = sql_text(i[1]);
+    bool got = false;
+    FAAS_TRY(db_.immediate([&]() -> Result<void> {
+      FAAS_TRY_ASSIGN(auto left, db_.query("SELECT count(*), (SELECT min_warm FROM pools WHERE name = ?1) "
+                                           "FROM sandboxes WHERE pool = ?1 AND state = 'warm'", {pool}));
+      if (sql_int(left[0][0]) <= sql_int(left[0][1])) return {};
+      FAAS_TRY_ASSIGN(auto c, db_.query("UPDATE sandboxes SET state = 'destroying', holder_pid = ?2, holder_start = ?3 "
+                                        "WHERE id = ?1 AND state = 'warm' RETURNING id",
+                                        {id, std::int64_t{self_.pid}, static_cast<std::int64_t>(self_.start_time)}));
+      got = !c.empty();
+      return {};
+    }));
+    if (!got) continue;
+    FAAS_TRY_ASSIGN(auto row, find(id));
+    if (!row) continue;
+    FAAS_TRY_CTX(finish_destroy(*row), "reap");
+    out.emplace_back(id, "idle");
   }
   return out;
 }

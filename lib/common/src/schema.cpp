@@ -107,6 +107,25 @@ const std::vector<Migration>& schema_migrations() {
       {5,
        "ALTER TABLE forks ADD COLUMN sandbox TEXT;\n"
        "CREATE INDEX forks_sandbox ON forks (sandbox);\n"},
+      // faas-pool: acquire latency (a ring of the last samples per pool, slot
+      // = samples mod the ring's size; samples and sample_us_sum count every
+      // acquire that returned a sandbox), the last acquire, and the idle TTL
+      // policy (reap destroys warm sandboxes idle past idle_ttl_ms, keeping
+      // min_warm; idle_since: when the sandbox last became warm).
+      {6,
+       "CREATE TABLE acquire_samples (\n"
+       "  pool TEXT NOT NULL,\n"
+       "  slot INTEGER NOT NULL,\n"
+       "  us INTEGER NOT NULL,\n"
+       "  at INTEGER NOT NULL,\n"
+       "  PRIMARY KEY (pool, slot)\n"
+       ");\n"
+       "ALTER TABLE pools ADD COLUMN samples INTEGER NOT NULL DEFAULT 0;\n"
+       "ALTER TABLE pools ADD COLUMN sample_us_sum INTEGER NOT NULL DEFAULT 0;\n"
+       "ALTER TABLE pools ADD COLUMN last_acquire_at INTEGER NOT NULL DEFAULT 0;\n"
+       "ALTER TABLE pools ADD COLUMN idle_ttl_ms INTEGER NOT NULL DEFAULT 0;\n"
+       "ALTER TABLE pools ADD COLUMN min_warm INTEGER NOT NULL DEFAULT 0;\n"
+       "ALTER TABLE sandboxes ADD COLUMN idle_since INTEGER NOT NULL DEFAULT 0;\n"},
   };
   return migrations;
 }

@@ -47,6 +47,32 @@ TEST(SandboxTemplate, RefusesWhatCannotRun) {
   EXPECT_EQ(template_from_json(wrong).error().status(), Exit::data);
 }
 
+TEST(SandboxTemplate, BindsKsmAndUsernsRoundTrip) {
+  Json j = valid_template();
+  j["bind_ro"] = Json::array({Json{{"host", "/usr"}}, Json{{"host", "/srv/data"}, {"dest", "/data"}}});
+  j["ksm"] = true;
+  j["userns"] = true;
+  auto t = template_from_json(j);
+  ASSERT_TRUE(t) << t.error().what();
+  ASSERT_EQ(t->binds_ro.size(), 2u);
+  EXPECT_EQ(t->binds_ro[0].dest, "/usr");  // DEST defaults to HOST
+  EXPECT_EQ(t->binds_ro[1].dest, "/data");
+  EXPECT_TRUE(t->ksm);
+  EXPECT_TRUE(t->userns);
+  auto again = template_from_json(template_json(*t));
+  ASSERT_TRUE(again) << again.error().what();
+  EXPECT_EQ(again->binds_ro[1].host, "/srv/data");
+  EXPECT_TRUE(again->ksm && again->userns);
+  for (const char* dest : {"/", "/proc", "/dev/x", "/run", "/tmp/a", "relative", "/usr/../proc"}) {
+    Json bad = valid_template();
+    bad["bind_ro"] = Json::array({Json{{"host", "/usr"}, {"dest", dest}}});
+    EXPECT_EQ(template_from_json(bad).error().status(), Exit::data) << dest;
+  }
+  Json range = valid_template();
+  range["userns"] = Json{{"uid", 4294967295U}, {"count", 65536}};
+  EXPECT_EQ(template_from_json(range).error().status(), Exit::data);
+}
+
 TEST(SandboxConfine, DeniesTheDocumentedSystemCalls) {
   const auto& denied = sandbox_denied_syscalls();
   for (const char* name : {"mount", "umount2", "pivot_root", "kexec_load", "init_module", "finit_module",
@@ -91,6 +117,29 @@ TEST(SandboxPools, EmptyAndMissingPoolsAndTemplates) {
   ASSERT_TRUE(info);
   EXPECT_EQ(info->misses, 1);
   EXPECT_EQ(info->size, 0);
+
+  auto stats = pools.acquire_stats("hello");
+  ASSERT_TRUE(stats);
+  EXPECT_EQ(stats->window, 0);  // a miss is no latency sample
+  EXPECT_EQ(pools.pool_set("nope", PoolSettings{{}, 1000, {}}).error().status(), Exit::no_input);
+  auto set = pools.pool_set("hello", PoolSettings{{}, 1000, 1});
+  ASSERT_TRUE(set) << set.error().what();
+  EXPECT_EQ(set->idle_ttl_ms, 1000);
+  EXPECT_EQ(set->min_warm, 1);
+
+  // --userns templates get ranges of their own.
+  Json u = valid_template();
+  u["userns"] = true;
+  auto u1 = template_from_json(u);
+  u["name"] = "other";
+  auto u2 = template_from_json(u);
+  ASSERT_TRUE(u1 && u2);
+  u1->name = "u1";
+  ASSERT_TRUE(pools.template_add(*u1));
+  ASSERT_TRUE(pools.template_add(*u2));
+  EXPECT_EQ(u1->userns_uid, kUsernsBase);
+  EXPECT_EQ(u2->userns_uid, kUsernsBase + kUsernsRange);
+  EXPECT_EQ(u2->userns_count, kUsernsRange);
 
   EXPECT_EQ(pools.template_rm("hello").error().status(), Exit::data);  // in use
   EXPECT_EQ(pools.release("ffffffffffff", false).error().status(), Exit::no_input);

@@ -42,6 +42,8 @@ requires() {
 			[ -e "/proc/self/ns/${f%ns}" ] || faas_skip "requires ${f} support in the kernel" ;;
 		overlay) grep -qw overlay /proc/filesystems || faas_skip "requires overlayfs" ;;
 		ksm) [ -e /sys/kernel/mm/ksm/run ] || faas_skip "requires KSM (/sys/kernel/mm/ksm)" ;;
+		ksm-merge-any) grep -qs '^ksm_merge_any' /proc/self/ksm_stat || faas_skip "requires prctl(PR_SET_MEMORY_MERGE) (Linux 6.4 or later)" ;;
+		idmap) [ "$(uname -r | awk -F. '{print ($1 * 1000 + $2 >= 5012)}')" = 1 ] || faas_skip "requires idmapped mounts (Linux 5.12 or later)" ;;
 		thp) [ -e /sys/kernel/mm/transparent_hugepage/enabled ] || faas_skip "requires transparent huge pages" ;;
 		zram) [ -e /sys/class/zram-control/hot_add ] || faas_skip "requires zram (/sys/class/zram-control)" ;;
 		memcg) grep -qw memory /proc/cgroups 2>/dev/null || faas_skip "requires the memory cgroup controller" ;;

@@ -24,6 +24,7 @@
 #include <filesystem>
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "faas/fd.hpp"
@@ -42,6 +43,14 @@ struct SandboxSpec {
   std::string netns_path;             // join this netns (/run/netns/X); empty: a fresh one
   CgroupLimits limits;
   int ready_timeout_ms = 5000;
+  // Read-only binds: host path (absolute) onto a path that exists in the
+  // rootfs (absolute, resolved inside the root); nosuid, nodev, not recursive.
+  std::vector<std::pair<std::filesystem::path, std::string>> binds_ro;
+  bool ksm = false;                   // prctl(PR_SET_MEMORY_MERGE): inherited by every process
+  // A user namespace mapping 0..userns_count-1 inside to userns_uid.. on the
+  // host (uids and gids alike); 0: none. The rootfs and the binds are
+  // idmapped mounts so that the host's root-owned files are root's inside.
+  std::uint32_t userns_uid = 0, userns_count = 0;
 };
 
 struct SandboxProcess {
@@ -68,6 +77,15 @@ Result<SandboxProcess> spawn_sandbox(const SandboxSpec& spec,
 // removes its directory. Idempotent: what is gone already is skipped.
 Result<void> destroy_sandbox(const std::filesystem::path& run_dir, const std::string& id,
                              pid_t pid, std::uint64_t pid_start);
+
+// Mounts an invocation's root (a fork's merged directory) at target, a
+// directory under the sandbox's shared invocations mount, as a copy of its
+// own (so nothing mounted on it reaches the fork on the host), then the
+// template's read-only binds on it, idmapped through userns_fd when given
+// (>= 0), so the handler chrooted there sees what the sandbox's root does.
+Result<void> mount_invocation_root(const std::filesystem::path& merged, const std::filesystem::path& target,
+                                   const std::vector<std::pair<std::filesystem::path, std::string>>& binds_ro,
+                                   int userns_fd);
 
 // true when that very faas-init (pid and start time) is alive: checked
 // through a pidfd opened before reading the start time.

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "faas/fd.hpp"
 #include "faas/result.hpp"
 
 namespace faas {
@@ -29,6 +30,16 @@ class SandboxCgroup {
 
   // Moves pid into every directory.
   Result<void> attach(pid_t pid) const;
+  // Moves the calling thread (a freshly cloned, single-threaded sandbox
+  // init) into every v1 directory by writing 0 to its `tasks`. Moving
+  // oneself takes no global lock; writing a pid to cgroup.procs (attach)
+  // takes cgroup_threadgroup_rwsem for writing, which waits for an RCU grace
+  // period: 10-20 ms per sandbox. The v2 directory is joined at clone time
+  // instead (clone_fd, CLONE_INTO_CGROUP).
+  Result<void> attach_self() const;
+  // The v2 directory opened for clone3's CLONE_INTO_CGROUP; an empty Fd
+  // when every controller is on v1.
+  Result<Fd> clone_fd() const;
   // Number of processes in the cgroup (pids controller, else the first dir).
   Result<std::size_t> procs() const;
   // rmdir every directory, retrying while the last processes exit (up to
@@ -41,6 +52,7 @@ class SandboxCgroup {
  private:
   std::string rel_;
   std::vector<std::string> dirs_;
+  std::string v2_dir_;  // the one of dirs_ on the unified hierarchy, if any
 };
 
 }  // namespace faas

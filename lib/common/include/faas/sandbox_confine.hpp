@@ -28,8 +28,14 @@ inline constexpr int kSandboxKeptCaps[] = {18 /* CAP_SYS_CHROOT */};
 // The names of the system calls the filter denies.
 const std::vector<const char*>& sandbox_denied_syscalls();
 
+// Compiles the filter to BPF once per process (libseccomp's probing of the
+// kernel and its compiler then run once, not in every sandbox): called by the
+// parent before it clones a sandbox, whose PID 1 loads the program as is.
+Result<void> prepare_sandbox_confinement();
+
 // Drops capabilities to kSandboxKeptCaps, sets no_new_privs and loads the
-// filter. Called in the sandbox's PID 1, after its mounts are done.
+// filter (compiled by prepare_sandbox_confinement, or here). Called in the
+// sandbox's PID 1, after its mounts are done.
 Result<void> confine_sandbox_process();
 
 }  // namespace faas

@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "faas/holder.hpp"
@@ -33,7 +34,24 @@ struct SandboxTemplate {
   std::vector<std::string> env;       // NAME=value
   CgroupLimits limits;
   std::string netns_pool;             // a faas-netns pool; empty: a fresh, empty netns
+  struct BindRo {
+    std::string host, dest;           // absolute; dest exists in the rootfs
+  };
+  std::vector<BindRo> binds_ro;
+  bool ksm = false;                   // every process mergeable (PR_SET_MEMORY_MERGE)
+  // A user namespace: root inside is host uid/gid userns_uid, for
+  // userns_count ids. userns set and userns_uid 0: template_add picks the
+  // template's range (kUsernsBase + 65536 * N, the lowest N free).
+  bool userns = false;
+  std::uint32_t userns_uid = 0, userns_count = 0;
 };
+
+// Where template_add picks user namespace ranges: 65536 ids each from
+// 0x70000000 (above the ranges /etc/subuid and systemd-nspawn hand out),
+// at most kUsernsSlots of them.
+inline constexpr std::uint32_t kUsernsBase = 0x70000000U, kUsernsRange = 65536U, kUsernsSlots = 4094U;
+// Acquire latencies kept per pool (a ring): status's percentiles cover these.
+inline constexpr std::int64_t kAcquireSamples = 1024;
 
 Json template_json(const SandboxTemplate& t);
 Result<SandboxTemplate> template_from_json(const Json& j);
@@ -42,6 +60,21 @@ struct PoolInfo {
   std::string name, template_name;
   std::int64_t size = 0, hits = 0, misses = 0;
   std::int64_t starting = 0, warm = 0, claimed = 0, destroying = 0;
+  std::int64_t idle_ttl_ms = 0, min_warm = 0;  // reap: warm ones idle past the TTL, keeping min_warm
+  std::int64_t last_acquire_ms = 0;            // unix ms of the last acquire (hit or miss), 0: never
+};
+
+// Acquire latency over a pool's recent acquires that returned a sandbox.
+struct AcquireStats {
+  std::int64_t total = 0;        // acquires recorded since the pool was made
+  std::int64_t sum_us = 0;       // their latencies summed
+  std::int64_t window = 0;       // samples in the ring (at most kAcquireSamples)
+  std::int64_t p50_us = 0, p90_us = 0, p99_us = 0;  // nearest rank over the ring
+};
+
+// A pool's reap policy, set by `pool set`.
+struct PoolSettings {
+  std::optional<std::int64_t> size, idle_ttl_ms, min_warm;
 };
 
 struct SandboxRow {
@@ -66,7 +99,8 @@ class SandboxPools {
                Holder self)
       : db_(store), run_dir_(std::move(run_dir)), init_(std::move(init_binary)), self_(self) {}
 
-  Result<void> template_add(const SandboxTemplate& t);
+  // Adds the template; with userns and no uid, picks its range (set in t).
+  Result<void> template_add(SandboxTemplate& t);
   Result<SandboxTemplate> template_get(const std::string& name);
   Result<std::vector<SandboxTemplate>> template_list();
   Result<void> template_rm(const std::string& name);
@@ -74,10 +108,15 @@ class SandboxPools {
   // Creates the pool (template defaults to the pool's name) or updates its
   // size, then starts sandboxes until it holds `size` warm or starting
   // ones. Returns the sandboxes started.
+  // idle_policy (warm --all): without `size`, a pool with an idle TTL and
+  // no acquire within it is kept at its minimum, not its size.
   Result<std::vector<SandboxRow>> warm(const std::string& pool, std::optional<std::int64_t> size,
-                                       const std::string& template_name);
+                                       const std::string& template_name, bool idle_policy = false);
   Result<std::vector<std::string>> pool_names();
   Result<PoolInfo> pool_info(const std::string& pool);
+  Result<AcquireStats> acquire_stats(const std::string& pool);
+  // Changes an existing pool's size, idle TTL (0: none) or minimum.
+  Result<PoolInfo> pool_set(const std::string& pool, const PoolSettings& s);
   // Destroys every sandbox of the pool (claimed ones too) and the pool.
   Result<std::size_t> pool_rm(const std::string& pool);
 
@@ -99,8 +138,16 @@ class SandboxPools {
   // when busy, and deleted with their rows). Returns their ids.
   Result<std::vector<std::string>> remove_forks(const std::string& id);
   // Destroys sandboxes whose init died, claims whose holder died, starts
-  // whose starter died, destroys that did not finish. Returns their ids.
-  Result<std::vector<std::string>> reap();
+  // whose starter died, destroys that did not finish, and warm ones idle
+  // past their pool's TTL (down to its minimum). Returns their ids and why
+  // ("dead" or "idle").
+  Result<std::vector<std::pair<std::string, std::string>>> reap();
+
+  // Mounts an invocation's root (a fork's merged directory) at target under
+  // the sandbox's invocations directory, with the template's read-only
+  // binds on it (see mount_invocation_root in sandbox.hpp).
+  Result<void> mount_invocation_root(const SandboxRow& row, const std::filesystem::path& merged,
+                                     const std::filesystem::path& target);
 
   Result<std::optional<SandboxRow>> find(const std::string& id);
   Result<std::vector<SandboxRow>> list(const std::string& pool = {});
@@ -112,6 +159,10 @@ class SandboxPools {
   Result<bool> claim_for_destroy(const std::string& id, const std::string& from_state);
   Result<void> finish_destroy(const SandboxRow& row);
   Result<void> release_netns(const std::string& lease_id);
+  Result<void> pick_userns(SandboxTemplate& t);
+  // The number of warm sandboxes `warm --all` keeps: the size, or with an
+  // idle TTL and no acquire within it, the minimum.
+  std::int64_t warm_target(const PoolInfo& p) const;
 
   StateStore& db_;
   std::filesystem::path run_dir_, init_;
