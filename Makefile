@@ -54,6 +54,12 @@ bench:
 	$(BUILD)/bin/faas-bench run startup --iterations 1000 --warmup 50 --table
 	$(BUILD)/bin/faas-bench run init --iterations 1000 --warmup 100 --table
 	$(BUILD)/bin/faas-bench run init --iterations 1000 --warmup 100 --pidns --table
+	$(BUILD)/bin/faas-bench run fork --table
+	$(BUILD)/bin/faas-bench run netns --table
+	$(BUILD)/bin/faas-bench run cold --iterations 300 --warmup 10 --table
+	$(BUILD)/bin/faas-bench run warm --table
+	$(BUILD)/bin/faas-bench run gateway --table
+	$(BUILD)/bin/faas-bench run mem --table
 
 install: build
 	cmake --install $(BUILD) --prefix $(PREFIX)

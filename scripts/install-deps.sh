@@ -16,7 +16,7 @@ TEST="bats jq curl busybox-static nodejs python3 python3-jsonschema iproute2 pro
   btrfs-progs xfsprogs attr acl sqlite3 e2fsprogs bsdutils
   tini dumb-init catatonit"
 DEMO="curl busybox-static python3 jq tini dumb-init catatonit"
-BENCH="hyperfine tini dumb-init catatonit crun runc bubblewrap"
+BENCH="hyperfine tini dumb-init catatonit crun runc bubblewrap docker.io"
 
 want=""
 [ $# -eq 0 ] && set -- build

@@ -184,3 +184,98 @@ make_handler() {
 	[ "$status" -eq 0 ]
 	[[ "${lines[0]}" =~ ^SCENARIO\ +VARIANT\ +PEER\ +INSTALLED ]]
 }
+
+# What a pool scenario could leave behind, named on stderr: faaskit processes
+# that mention this test's temp dir (argv, environment or mounts: a
+# sandbox's init sees its rootfs there), mounts under it, the run's private
+# work dir, and faas cgroups made since `before` (the list in $1) that hold
+# no process (a sandbox's, left behind).
+bench_leftovers() {
+	local before=$1 p left=0 c
+	for p in /proc/[0-9]*; do
+		case "$(cat "$p/comm" 2>/dev/null)" in
+		faas-init | faas-invoke | faas-pool | faas-fork | faas-bench | python3 | hello-c) ;;
+		*) continue ;;
+		esac
+		if grep -qsF "$FAAS_TMP" "$p/cmdline" "$p/environ" "$p/mountinfo"; then
+			echo "left running: ${p#/proc/} $(tr '\0' ' ' <"$p/cmdline" 2>/dev/null)" >&2
+			left=1
+		fi
+	done
+	if grep -qF " $FAAS_TMP" /proc/self/mountinfo; then
+		grep -F " $FAAS_TMP" /proc/self/mountinfo >&2
+		left=1
+	fi
+	if [ -n "$(ls -A "$FAAS_RUN_DIR")" ]; then
+		echo "left in the run dir: $(ls -A "$FAAS_RUN_DIR")" >&2
+		left=1
+	fi
+	for c in /sys/fs/cgroup/*/faas/* /sys/fs/cgroup/faas/*; do
+		[ -d "$c" ] && ! grep -qxF "$c" <<<"$before" && [ ! -s "$c/cgroup.procs" ] || continue
+		echo "left cgroup: $c" >&2
+		left=1
+	done
+	return "$left"
+}
+
+faas_cgroups() { ls -d /sys/fs/cgroup/*/faas/* /sys/fs/cgroup/faas/* 2>/dev/null || true; }
+
+@test "faas-bench warm: the pipeline and its parts against fork+exec, nothing left behind" {
+	requires root pidns mntns netns overlay busybox memcg
+	local before
+	before=$(faas_cgroups)
+	bench run warm --iterations 3 --warmup 1 --json --param pool_size=1
+	[ "$status" -eq 0 ]
+	[ "$(variants)" = "fork+exec pipeline pipeline-nofork acquire fork invoke release" ]
+	assert_json_lines '.bench.scenario == "warm" and .bench.iterations == 3 and .bench.unit == "us"
+		and .bench.min > 0 and .bench.p50 <= .bench.p99 and .bench.vs.baseline == "fork+exec"'
+	one '.bench.variant == "pipeline"' '.bench.command == "faas-pool acquire bench-warm | faas-fork --overlay | faas-invoke --http GET / --release"'
+	one '.bench.variant == "pipeline-nofork"' '.bench.command | contains("faas-fork") | not'
+	retry 20 0.1 bench_leftovers "$before"
+	run_faas "$FAAS_SOURCE_DIR/tests/bats/helpers/validate-records.py" <<<"$output"
+	[ "$status" -eq 0 ]
+}
+
+@test "faas-bench gateway: requests/s and latency of each server, stopped and cleaned at the end" {
+	requires root pidns mntns netns busybox memcg
+	local before
+	before=$(faas_cgroups)
+	bench run gateway --json --param concurrency=2 --param duration=1 --param warmup=0 --param rounds=1
+	[ "$status" -eq 0 ]
+	[ "$(variants)" = "fork+exec faas-invoke-serve gateway.py" ]
+	assert_json_lines '.bench.scenario == "gateway" and (.bench.skipped or (.bench.concurrency == 2
+		and .bench.requests > 0 and .bench.errors == 0 and .bench.rps > 0 and .bench.unit == "us"
+		and .bench.iterations == .bench.requests and .bench.min <= .bench.p50
+		and .bench.p50 <= .bench.p90 and .bench.p90 <= .bench.p99 and .bench.p99 <= .bench.max
+		and .bench.vs.baseline == "fork+exec" and .bench.vs.ratio_rps > 0))'
+	one '.bench.variant == "faas-invoke-serve"' '.bench.server_errors == 0 and (.bench.command | startswith("faas-invoke serve"))'
+	retry 20 0.1 bench_leftovers "$before"
+	run_faas "$FAAS_SOURCE_DIR/tests/bats/helpers/validate-records.py" <<<"$output"
+	[ "$status" -eq 0 ]
+	# A bad knob is a usage error naming the valid ones.
+	bench run gateway --param nope=1
+	[ "$status" -eq 64 ]
+	[[ "$stderr" == *"concurrency"* ]]
+}
+
+@test "faas-bench cold: each variant measured or skipped with a reason, and nothing left behind" {
+	requires root pidns mntns netns
+	bench run cold --iterations 2 --warmup 0 --json --param docker_iterations=1
+	[ "$status" -eq 0 ]
+	[ "$(variants)" = "fork+exec native native-acquire native-pipeline unshare+chroot bubblewrap crun runc docker" ]
+	assert_json_lines '.bench.scenario == "cold" and ((.bench.skipped | type == "string" and length > 0)
+		or (.bench.iterations >= 1 and .bench.min > 0 and .bench.p50 <= .bench.max
+		and (.bench.command | length > 0)))'
+	assert_json_lines '.bench.skipped or .bench.variant != "docker" or .bench.iterations == 1'
+	# faaskit's own variants always run as root.
+	local v
+	for v in native native-acquire native-pipeline; do
+		one ".bench.variant == \"$v\"" '.bench.peer == false and .bench.p50 > 0'
+	done
+	# Nothing left: the work dir, its mounts, processes, containers' and
+	# dockerd's cgroups.
+	[ -z "$(ls -A "$FAAS_RUN_DIR")" ]
+	if grep " $FAAS_TMP" /proc/self/mountinfo >&2; then return 1; fi
+	if pgrep -af "$FAAS_TMP" >&2; then return 1; fi
+	if ls -d /sys/fs/cgroup/*/faas-bench-cold-* >&2 2>/dev/null; then return 1; fi
+}

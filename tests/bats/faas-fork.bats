@@ -646,7 +646,7 @@ fork_dir_made() { [ -n "$(ls -A "$FAAS_STATE_DIR/forks" 2>/dev/null)" ]; }
 @test "fork: faas-bench run fork times every variant with tiny params and leaves nothing behind" {
 	local variants='["mkdir+mount","overlay","overlay-tmpfs","rm","btrfs","btrfs-snapshot","reflink-btrfs","cp-reflink-btrfs","reflink-xfs","cp-reflink-xfs","copy","cp-a"]'
 	# The work dir goes under the run dir: everything it made is under $FAAS_TMP.
-	run_faas "$FAAS_BENCH" run fork --run-dir "$FAAS_RUN_DIR" --param files=40 --param slow-iterations=1 \
+	run_faas "$FAAS_BENCH" run fork --run-dir "$FAAS_RUN_DIR" --param files=40 --param slow_iterations=1 \
 		--iterations 2 --warmup 1 --json
 	[ "$status" -eq 0 ]
 	assert_json_lines '.v == 1 and .bench.scenario == "fork"'
@@ -664,7 +664,7 @@ fork_dir_made() { [ -n "$(ls -A "$FAAS_STATE_DIR/forks" 2>/dev/null)" ]; }
 	[ -z "$(ls -A "$FAAS_RUN_DIR")" ]
 	# A knob it does not know is a usage error naming the valid ones.
 	run_faas -64 "$FAAS_BENCH" run fork --param size=1
-	[[ "$stderr" == *"valid: files, state, slow-iterations"* ]]
+	[[ "$stderr" == *"valid: files, state, slow_iterations"* ]]
 }
 
 @test "fork: a man page with every section" {

@@ -1,6 +1,7 @@
 #include "bench.hpp"
 
 #include <fmt/format.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -10,6 +11,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <optional>
 
@@ -64,11 +66,41 @@ Stats compute_stats(std::vector<double> samples) {
   return s;
 }
 
+// ---- stopping on a signal -----------------------------------------------------
+
+namespace {
+volatile sig_atomic_t g_stop_signal = 0;
+extern "C" void on_stop_signal(int sig) { g_stop_signal = sig; }
+}  // namespace
+
+void catch_stop_signals() {
+  for (int sig : {SIGINT, SIGTERM, SIGHUP}) {
+    struct sigaction old {};
+    if (::sigaction(sig, nullptr, &old) == 0 && old.sa_handler == SIG_IGN) continue;
+    struct sigaction sa {};
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    ::sigaction(sig, &sa, nullptr);
+  }
+}
+
+int stop_signal() { return g_stop_signal; }
+
+Result<void> interrupted() {
+  if (g_stop_signal == 0) return {};
+  return Error(Exit::temp, std::string("interrupted by SIG") + ::sigabbrev_np(g_stop_signal) +
+                               ": stopped, everything the run made removed");
+}
+
 // ---- parameters -------------------------------------------------------------
 
 std::string Context::param(const std::string& key, const std::string& fallback) const {
   auto it = params.find(key);
   return it == params.end() ? fallback : it->second;
+}
+
+bool Context::wanted(const std::string& variant) const {
+  return only.empty() || std::find(only.begin(), only.end(), variant) != only.end();
 }
 
 Result<long long> Context::int_param(const std::string& key, long long fallback) const {
@@ -134,6 +166,7 @@ Context make_context(const Options& opts) {
   ctx.iterations = opts.iterations;
   ctx.warmup = opts.warmup;
   ctx.timeout_ms = static_cast<int>(opts.timeout_s * 1000);
+  ctx.only = opts.variants;
   // The handler: --handler, $FAAS_BENCH_HANDLER, the build tree, an install.
   ctx.handler = opts.handler.empty() ? env_or_empty("FAAS_BENCH_HANDLER") : opts.handler;
   if (ctx.handler.empty()) {
@@ -225,6 +258,7 @@ struct Slot {
   Variant* variant;
   bool runnable = true;
   std::vector<double> samples_us;
+  int warmups = 0;
   std::optional<Error> error;
 };
 
@@ -255,17 +289,31 @@ Result<void> check_variant_names(const Scenario& sc, const std::vector<Variant>&
   return {};
 }
 
+// Whether v runs in round r: every round, or for a slow variant
+// (max_iterations) the last warmup round and max_iterations of the timed
+// rounds, evenly spaced.
+bool runs_in_round(const Variant& v, int r, const Options& opts) {
+  const long long cap = v.max_iterations;
+  if (cap <= 0) return true;
+  if (r < opts.warmup) return r == opts.warmup - 1;
+  const long long i = r - opts.warmup, n = opts.iterations;
+  if (cap >= n) return true;
+  return (i * cap) / n != ((i + 1) * cap) / n;
+}
+
 // Times warmup + iterations rounds. Rounds are interleaved (each round runs
 // every variant once) so that a drift of the machine during the run touches
 // every variant alike. Without --keep-going the first failure ends the run.
 Result<void> measure(Scenario& sc, std::vector<Slot>& slots, const Options& opts, bool keep_going) {
   const int rounds = opts.warmup + opts.iterations;
   for (int r = 0; r < rounds; ++r) {
+    FAAS_TRY(interrupted());
     for (auto& slot : slots) {
-      if (!slot.runnable) continue;
+      if (!slot.runnable || !runs_in_round(*slot.variant, r, opts)) continue;
       auto t = sc.once(*slot.variant);
       if (t) {
         if (r >= opts.warmup) slot.samples_us.push_back(static_cast<double>(*t) / 1000.0);
+        else ++slot.warmups;
         continue;
       }
       std::string when = r < opts.warmup ? "warmup iteration " + std::to_string(r + 1)
@@ -309,7 +357,7 @@ Outcome report(const Scenario& sc, const Slot& slot, const Variant& base,
   }
   Stats s = compute_stats(slot.samples_us);
   b["iterations"] = slot.samples_us.size();
-  b["warmup"] = opts.warmup;
+  b["warmup"] = slot.variant->max_iterations > 0 ? slot.warmups : opts.warmup;
   b["unit"] = "us";
   b["pidns"] = pidns;
   Json stats = stats_json(s);
@@ -366,10 +414,12 @@ Result<Exit> run(const CommonOptions& common, const Options& opts) {
   if (opts.iterations < 1) return Error(Exit::usage, "--iterations must be at least 1");
   if (opts.warmup < 0) return Error(Exit::usage, "--warmup must not be negative");
   cloexec_inherited_fds();  // a child gets exactly the fds it is given
+  catch_stop_signals();     // Ctrl-C ends the run through the scenario's teardown
 
   Context ctx = make_context(opts);
   FAAS_TRY_ASSIGN(ctx.work_dir, make_work_dir(common));
   ScopeExit cleanup([&] {
+    sc->teardown();
     std::error_code ec;
     fs::remove_all(ctx.work_dir, ec);
   });
@@ -377,6 +427,8 @@ Result<Exit> run(const CommonOptions& common, const Options& opts) {
   std::vector<Variant> variants = sc->variants(ctx);
   FAAS_TRY(check_variant_names(*sc, variants, opts.variants));
   FAAS_TRY_CTX(sc->prepare(ctx), where);
+  for (auto& v : variants)
+    if (v.skipped.empty()) v.skipped = sc->skipped_after_prepare(v);
   if (sc->self_measured()) return run_self_measured(*sc, ctx, variants, opts, common);
   const Variant& base = variants.front();
   if (!base.skipped.empty())
@@ -389,7 +441,7 @@ Result<Exit> run(const CommonOptions& common, const Options& opts) {
     bool wanted =
         opts.variants.empty() || &v == &base ||
         std::find(opts.variants.begin(), opts.variants.end(), v.name) != opts.variants.end();
-    if (wanted) slots.push_back(Slot{&v, v.skipped.empty(), {}, std::nullopt});
+    if (wanted) slots.push_back(Slot{&v, v.skipped.empty(), {}, 0, std::nullopt});
   }
   FAAS_TRY_CTX(measure(*sc, slots, opts, common.keep_going), where);
 

@@ -44,6 +44,9 @@ struct Context {
   int warmup = 20;
   // --param KEY=VALUE, checked against Scenario::params() before prepare().
   std::map<std::string, std::string> params;
+  // --variant: only these run (and the baseline); empty: every variant.
+  std::vector<std::string> only;
+  bool wanted(const std::string& variant) const;
   // The value of --param key, or fallback.
   std::string param(const std::string& key, const std::string& fallback) const;
   // The same as a number; a value that is not one is a usage error.
@@ -73,6 +76,9 @@ struct Variant {
   std::string command;   // the command line that is timed, for the record
   ExecArgs exec;         // what is spawned
   bool handoff = false;  // init scenario: receives the client fd on the control socket
+  // >0: a slow variant; it runs at most this many timed iterations (and at
+  // most one warmup), spread evenly over the run's rounds.
+  int max_iterations = 0;
 };
 
 class Scenario {
@@ -88,6 +94,12 @@ class Scenario {
   virtual Result<std::uint64_t> once(const Variant& v) = 0;
   // Called after a failed iteration, before the next one (--keep-going).
   virtual Result<void> recover() { return {}; }
+  // Called once at the end of a run, after a failure too, before the work
+  // dir is removed: stops what prepare() started (processes, mounts, pools).
+  virtual void teardown() {}
+  // Asked after prepare(): why v cannot run after all (a peer's daemon that
+  // did not start), or "" when it can.
+  virtual std::string skipped_after_prepare(const Variant& /*v*/) const { return {}; }
   // The --param keys this scenario accepts.
   virtual std::vector<Param> params() const { return {}; }
   // A scenario that is not a race of latencies (throughput, memory saved)
@@ -103,11 +115,20 @@ std::unique_ptr<Scenario> make_init_scenario();
 std::unique_ptr<Scenario> make_startup_scenario();
 std::unique_ptr<Scenario> make_fork_scenario();     // scenario_fork.cpp
 std::unique_ptr<Scenario> make_netns_scenario();    // scenario_netns.cpp
-std::unique_ptr<Scenario> make_cold_scenario();     // scenario_pipeline.cpp
-std::unique_ptr<Scenario> make_warm_scenario();     // scenario_pipeline.cpp
+std::unique_ptr<Scenario> make_cold_scenario();     // scenario_cold.cpp
+std::unique_ptr<Scenario> make_warm_scenario();     // scenario_warm.cpp
 std::unique_ptr<Scenario> make_gateway_scenario();  // scenario_gateway.cpp
 std::unique_ptr<Scenario> make_mem_scenario();      // scenario_mem.cpp
 std::vector<std::unique_ptr<Scenario>> all_scenarios();
+
+// `faas-bench run` catches SIGINT, SIGTERM and SIGHUP (unless they were
+// ignored when it started) with a handler that only records the signal, and
+// without SA_RESTART: a blocking wait returns EINTR, the scenario sees the
+// flag, stops and removes what it made on the way out. stop_signal() is 0
+// until one came; interrupted() is then Exit::temp (75) naming it.
+void catch_stop_signals();
+int stop_signal();
+Result<void> interrupted();
 
 // Statistics over samples in microseconds. Percentiles are nearest-rank:
 // pN is the smallest sample with at least N% of the samples <= it, i.e.
