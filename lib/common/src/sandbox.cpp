@@ -247,6 +247,11 @@ struct ChildFds {
   int userns_fd = -1;
 };
 
+// Where the child reports a failure: fds.err_w until the descriptors are
+// rearranged for faas-init, fd 4 after (close_range closes the original).
+// The child has its own copy of memory (no CLONE_VM), so this is its own.
+int g_child_err_fd = -1;
+
 // PID 1 of the new namespaces: builds the root, confines itself, execs
 // faas-init. Returns only on failure.
 Result<void> child_setup(const SandboxSpec& spec, const fs::path& dir, const ChildFds& fds,
@@ -300,6 +305,7 @@ Result<void> child_setup(const SandboxSpec& spec, const fs::path& dir, const Chi
   if (::dup2(null, 0) < 0 || ::dup2(fds.log_fd, 1) < 0 || ::dup2(fds.log_fd, 2) < 0 ||
       ::dup2(ready, 3) < 0 || ::dup3(err, 4, O_CLOEXEC) < 0)
     return sys_error("dup2");
+  g_child_err_fd = 4;
   if (::syscall(SYS_close_range, 5U, ~0U, 0U) != 0) return sys_error("close_range");
 
   std::vector<std::string> args{"faas-init", "--listen", kControlInside, "--loop", "--notify-fd", "3", "--"};
@@ -320,9 +326,10 @@ Result<void> child_setup(const SandboxSpec& spec, const fs::path& dir, const Chi
 
 [[noreturn]] void child_main(const SandboxSpec& spec, const fs::path& dir, const ChildFds& fds,
                              const SandboxCgroup& cg) {
+  g_child_err_fd = fds.err_w;
   auto r = child_setup(spec, dir, fds, cg);
   std::string msg = r ? "exec returned" : r.error().what();
-  (void)!::write(fds.err_w, msg.data(), msg.size());
+  (void)!::write(g_child_err_fd, msg.data(), msg.size());
   ::_exit(1);
 }
 
