@@ -273,7 +273,9 @@ fork_record_ok='.v == 1 and (.fork.id | test("^[0-9a-f]{12}$")) and (.fork as $f
 	(cd "$MERGED/etc" && exec sleep 600) &
 	local pid=$!
 	faas_track_pid "$pid"
-	retry 50 0.1 test "$(readlink "/proc/$pid/cwd")" = "$MERGED/etc"
+	# A function, so that each try reads the link again.
+	cwd_is() { [ "$(readlink "/proc/$1/cwd")" = "$2" ]; }
+	retry 50 0.1 cwd_is "$pid" "$MERGED/etc"
 	run_faas "$FAAS_FORK" rm "$ID" --json
 	[ "$status" -eq 0 ]
 	assert_json_lines '.fork.removed and .fork.detached'

@@ -211,7 +211,9 @@ c.sendall(b"hello over the bridge"); print(c.recv(100).decode())'
 	in_ns "$NAME" sleep 600 &
 	local inside=$!
 	faas_track_pid "$inside"
-	retry 50 0.05 test -n "$(ip netns pids "$NAME")"
+	# A function, so that each try asks again.
+	has_pids() { [ -n "$(ip netns pids "$1")" ]; }
+	retry 50 0.05 has_pids "$NAME"
 	run_faas "$FAAS_NETNS" release <<<"$REC"
 	[ "$status" -eq 0 ]
 	assert_json_lines '.netns.released == true and .netns.id == "'"$ID"'" and .timing["netns.release"] >= 0'
