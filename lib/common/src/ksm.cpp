@@ -169,30 +169,45 @@ Result<Json> restore_ksm_knobs(const Sysfs& sys, const KsmKnobs& saved) {
   return changes;
 }
 
-Result<ProcMemory> parse_smaps_rollup(std::string_view text) {
-  ProcMemory m;
-  bool rss = false;
+namespace {
+
+// The "Key:   value kB" lines of /proc/meminfo and smaps_rollup: calls
+// f(key, value, in_kb) for each, the value without its " kB"; stops at the
+// first error f returns.
+template <class F>
+Result<void> for_each_field(std::string_view text, F f) {
   while (!text.empty()) {
     std::size_t nl = text.find('\n');
     std::string_view line = text.substr(0, nl);
     text = nl == std::string_view::npos ? std::string_view() : text.substr(nl + 1);
     std::size_t colon = line.find(':');
     if (colon == std::string_view::npos) continue;
-    std::string_view key = line.substr(0, colon);
     std::string_view val = line.substr(colon + 1);
     std::size_t kb = val.find("kB");
-    if (kb == std::string_view::npos) continue;  // the header line has no kB
-    val = val.substr(0, kb);
+    if (kb != std::string_view::npos) val = val.substr(0, kb);
+    FAAS_TRY(f(line.substr(0, colon), val, kb != std::string_view::npos));
+  }
+  return {};
+}
+
+}  // namespace
+
+Result<ProcMemory> parse_smaps_rollup(std::string_view text) {
+  ProcMemory m;
+  bool rss = false;
+  FAAS_TRY(for_each_field(text, [&](std::string_view key, std::string_view val, bool in_kb) -> Result<void> {
+    if (!in_kb) return {};  // the header line has no kB
     std::int64_t* dst = nullptr;
     if (key == "Rss") dst = &m.rss, rss = true;
     else if (key == "Pss") dst = &m.pss;
     else if (key == "Anonymous") dst = &m.anonymous;
     else if (key == "KSM") dst = &m.ksm;
     else if (key == "Swap") dst = &m.swap;
-    if (dst == nullptr) continue;
+    if (dst == nullptr) return {};
     FAAS_TRY_ASSIGN(std::int64_t v, parse_i64(val, "smaps_rollup " + std::string(key)));
     *dst = v * 1024;
-  }
+    return {};
+  }));
   if (!rss) return Error(Exit::data, "smaps_rollup: no Rss");
   return m;
 }
@@ -221,24 +236,17 @@ Result<ProcMemory> read_proc_memory(pid_t pid, const std::string& proc) {
 Result<MemInfo> parse_meminfo(std::string_view text) {
   MemInfo m;
   bool total = false;
-  while (!text.empty()) {
-    std::size_t nl = text.find('\n');
-    std::string_view line = text.substr(0, nl);
-    text = nl == std::string_view::npos ? std::string_view() : text.substr(nl + 1);
-    std::size_t colon = line.find(':');
-    if (colon == std::string_view::npos) continue;
-    std::string_view key = line.substr(0, colon);
-    std::string_view val = line.substr(colon + 1);
-    if (std::size_t kb = val.find("kB"); kb != std::string_view::npos) val = val.substr(0, kb);
+  FAAS_TRY(for_each_field(text, [&](std::string_view key, std::string_view val, bool) -> Result<void> {
     std::int64_t* dst = nullptr;
     if (key == "MemTotal") dst = &m.total_kb, total = true;
     else if (key == "MemFree") dst = &m.free_kb;
     else if (key == "MemAvailable") dst = &m.available_kb;
     else if (key == "Buffers") dst = &m.buffers_kb;
     else if (key == "Cached") dst = &m.cached_kb;
-    if (dst == nullptr) continue;
+    if (dst == nullptr) return {};
     FAAS_TRY_ASSIGN(*dst, parse_i64(val, "meminfo " + std::string(key)));
-  }
+    return {};
+  }));
   if (!total || m.total_kb <= 0) return Error(Exit::data, "meminfo: no MemTotal");
   return m;
 }
