@@ -125,16 +125,8 @@ class Command {
   }
 
   Result<void> open_state() {
-    std::error_code ec;
-    fs::path dir = fs::absolute(c_.state_dir, ec);
-    if (ec) return sys_error(ec.value(), "state dir `" + c_.state_dir + "`");
-    fs::path run = fs::absolute(c_.run_dir, ec);
-    if (ec) return sys_error(ec.value(), "run dir `" + c_.run_dir + "`");
-    FAAS_TRY_ASSIGN(auto st, StateStore::open(dir));
-    store_.emplace(std::move(st));
-    FAAS_TRY_ASSIGN(Holder self, self_holder());
-    pools_.emplace(*store_, run, fs::path{}, self);
-    return {};
+    Holder self;
+    return open_pools(c_, store_, pools_, self);
   }
 
   std::string request_text() const {
@@ -291,6 +283,20 @@ Result<Exit> run(const CommonOptions& common, const Options& o) {
     return serve(common, o);
   }
   return Command(common, o).run();
+}
+
+Result<void> open_pools(const CommonOptions& c, std::optional<StateStore>& store,
+                        std::optional<SandboxPools>& pools, Holder& self) {
+  std::error_code ec;
+  fs::path dir = fs::absolute(c.state_dir, ec);
+  if (ec) return sys_error(ec.value(), "state dir `" + c.state_dir + "`");
+  fs::path run = fs::absolute(c.run_dir, ec);
+  if (ec) return sys_error(ec.value(), "run dir `" + c.run_dir + "`");
+  FAAS_TRY_ASSIGN(auto st, StateStore::open(dir));
+  store.emplace(std::move(st));
+  FAAS_TRY_ASSIGN(self, self_holder());
+  pools.emplace(*store, run, fs::path{}, self);
+  return {};
 }
 
 }  // namespace faas::invoke

@@ -136,18 +136,7 @@ class Gateway {
   }
 
  private:
-  Result<void> open_state() {
-    std::error_code ec;
-    fs::path dir = fs::absolute(c_.state_dir, ec);
-    if (ec) return sys_error(ec.value(), "state dir `" + c_.state_dir + "`");
-    fs::path run = fs::absolute(c_.run_dir, ec);
-    if (ec) return sys_error(ec.value(), "run dir `" + c_.run_dir + "`");
-    FAAS_TRY_ASSIGN(auto st, StateStore::open(dir));
-    store_.emplace(std::move(st));
-    FAAS_TRY_ASSIGN(self_, self_holder());
-    pools_.emplace(*store_, run, fs::path{}, self_);
-    return {};
-  }
+  Result<void> open_state() { return open_pools(c_, store_, pools_, self_); }
 
   Result<void> listen_on(const sockaddr_in& addr) {
     listen_ = Fd(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
