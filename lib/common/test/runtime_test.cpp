@@ -1,11 +1,13 @@
 // The C++ runtime of a tool linked against musl (see src/musl_compat.c):
 // locales, iostreams, exceptions (also across threads), thread_local
-// destructors, error messages and CLI11. Linked like a tool, so it uses no
+// destructors, error messages, the heap and CLI11. Linked like a tool, so it uses no
 // GoogleTest (libgtest is built for glibc); each check prints what failed.
 #include <cerrno>
 #include <chrono>
 #include <clocale>
 #include <condition_variable>
+#include <cstddef>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -14,6 +16,7 @@
 #include <future>
 #include <iomanip>
 #include <locale>
+#include <memory>
 #include <mutex>
 #include <random>
 #include <sstream>
@@ -207,6 +210,70 @@ void threads() {
   check(a != b || b != c, "random_device");
 }
 
+void heap() {
+  // Every size class, both sides of each boundary, and the mapped sizes.
+  std::vector<std::pair<unsigned char*, std::size_t>> blocks;
+  for (std::size_t n = 0; n <= (std::size_t{1} << 20); n = n < 64 ? n + 1 : n * 2 - 1) {
+    auto* p = static_cast<unsigned char*>(std::malloc(n));
+    check(p != nullptr && reinterpret_cast<std::uintptr_t>(p) % alignof(std::max_align_t) == 0,
+          "malloc(" + std::to_string(n) + ") aligned");
+    std::memset(p, static_cast<int>(n & 0xff), n);
+    blocks.emplace_back(p, n);
+  }
+  for (auto& [p, n] : blocks) {
+    bool intact = true;
+    for (std::size_t i = 0; i < n; ++i) intact = intact && p[i] == static_cast<unsigned char>(n & 0xff);
+    check(intact, "block of " + std::to_string(n) + " bytes intact");
+    std::free(p);
+  }
+  auto* r = static_cast<char*>(std::malloc(10));
+  std::memcpy(r, "abcdefghi", 10);
+  r = static_cast<char*>(std::realloc(r, 300000));
+  check(std::strcmp(r, "abcdefghi") == 0, "realloc keeps the contents");
+  r = static_cast<char*>(std::realloc(r, 5));
+  check(std::memcmp(r, "abcde", 5) == 0, "realloc down");
+  std::free(r);
+  auto* z = static_cast<unsigned char*>(std::calloc(1000, 3));
+  bool zero = true;
+  for (int i = 0; i < 3000; ++i) zero = zero && z[i] == 0;
+  check(zero, "calloc zeroes recycled memory");
+  std::free(z);
+  for (std::size_t align : {32, 64, 4096}) {
+    void* a = std::aligned_alloc(align, 100);
+    check(a && reinterpret_cast<std::uintptr_t>(a) % align == 0, "aligned_alloc(" + std::to_string(align) + ")");
+    std::memset(a, 1, 100);
+    std::free(a);
+    void* m = nullptr;
+    check(::posix_memalign(&m, align, 200000) == 0 && reinterpret_cast<std::uintptr_t>(m) % align == 0,
+          "posix_memalign(" + std::to_string(align) + ")");
+    std::free(m);
+  }
+  struct alignas(64) Line {
+    char c[64];
+  };
+  auto line = std::make_unique<Line>();
+  check(reinterpret_cast<std::uintptr_t>(line.get()) % 64 == 0, "new of an over-aligned type");
+
+  // Threads allocating and freeing each other's blocks.
+  std::vector<std::thread> ts;
+  std::mutex m;
+  std::vector<void*> shared;
+  for (int t = 0; t < 4; ++t)
+    ts.emplace_back([&, t] {
+      for (int i = 0; i < 20000; ++i) {
+        void* p = std::malloc(static_cast<std::size_t>((i * 37 + t) % 5000));
+        std::lock_guard lock(m);
+        shared.push_back(p);
+        if (shared.size() > 64) {
+          std::free(shared.front());
+          shared.erase(shared.begin());
+        }
+      }
+    });
+  for (auto& th : ts) th.join();
+  for (void* p : shared) std::free(p);
+}
+
 void cli11() {
   CLI::App app{"test", "musl-compat"};
   int n = 0;
@@ -253,6 +320,7 @@ int main() {
   streams();
   errors();
   threads();
+  heap();
   cli11();
   if (failures) std::fprintf(stderr, "%d check(s) failed\n", failures);
   else std::printf("all checks passed\n");
