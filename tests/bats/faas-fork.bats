@@ -352,7 +352,7 @@ fork_record_ok='.v == 1 and (.fork.id | test("^[0-9a-f]{12}$")) and (.fork as $f
 	sh -c 'exit 0' &
 	local dead=$!
 	wait "$dead"
-	sqlite3 "$FAAS_STATE_DIR/state.db" "UPDATE forks SET state = 'creating', holder_pid = $dead, holder_start = 1 WHERE id = '$ID'"
+	sqlite3 "$FAAS_RUN_DIR/run.db" "UPDATE forks SET state = 'creating', holder_pid = $dead, holder_start = 1 WHERE id = '$ID'"
 	mkdir -p "$FAAS_STATE_DIR/forks/0123456789ab/upper"
 	run_faas "$FAAS_FORK" gc --json
 	[ "$status" -eq 0 ]
