@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <map>
@@ -550,6 +551,24 @@ TEST(StateStoreConcurrency, FreshDirOpenedAtOnce) {
     EXPECT_EQ(s.schema_version(), latest);
     EXPECT_EQ(scalar(s, "SELECT count(*) FROM extra"), 1);  // migrated once
   }
+}
+
+// Each open is a first connection (nothing else has the database open), as
+// with one short tool after another: the WAL, kept across them, must not
+// grow with every commit.
+TEST(StateStore, WalStaysBoundedAcrossSequentialWriters) {
+  test::TempDir tmp;
+  std::uintmax_t largest = 0;
+  for (int i = 0; i < 300; ++i) {
+    StateStore s = open_ok(tmp.path());
+    auto r = s.immediate([&]() -> Result<void> {
+      FAAS_TRY(s.query("INSERT OR REPLACE INTO meta VALUES (?1, 'x')", {"k" + std::to_string(i % 7)}));
+      return {};
+    });
+    ASSERT_TRUE(r.ok()) << r.error().what();
+    largest = std::max(largest, fs::file_size(tmp / "state.db-wal"));
+  }
+  EXPECT_LT(largest, 100u * (4096 + 24)) << "frames: " << largest / (4096 + 24);
 }
 
 // ---- the split: state.db (configuration) and run.db (runtime) ----
