@@ -139,6 +139,9 @@ fork_record_ok='.v == 1 and (.fork.id | test("^[0-9a-f]{12}$")) and (.fork as $f
 	# The merged root has the base root's owner and mode.
 	[ "$(stat -c %a:%u:%g "$MERGED")" = "$(stat -c %a:%u:%g "$BASE")" ]
 	[ "$(tree_meta "$MERGED" 1)" = "$(tree_meta "$BASE" 1)" ]
+	# The fork's row is in run.db; faas-fork never makes state.db.
+	[ -e "$FAAS_RUN_DIR/run.db" ]
+	[ ! -e "$FAAS_STATE_DIR/state.db" ]
 }
 
 @test "fork: a write in an overlay fork is invisible in the base and in a sibling" {

@@ -222,6 +222,8 @@ c.sendall(b"hello over the bridge"); print(c.recv(100).decode())'
 	# Back in the pool, the same namespace.
 	acquire
 	[ "$(jq -r .netns.name <<<"$REC")" = "$NAME" ]
+	# Pools, namespaces and leases are all in run.db: state.db never made.
+	[ ! -e "$FAAS_STATE_DIR/state.db" ]
 }
 
 @test "netns: 32 concurrent acquires get 32 distinct namespaces and addresses" {

@@ -464,6 +464,25 @@ assert_no_forks() {
 	assert_json_lines '.pool.warm == 1 and .pool.claimed == 0 and .pool.hits == 1'
 }
 
+@test "pipeline: the warm path reads run.db alone; state.db moved away is not recreated" {
+	requires overlay
+	add_hello
+	run_faas pool warm hello --size 1
+	[ "$status" -eq 0 ]
+	mkdir "$FAAS_TMP/saved"
+	mv "$FAAS_STATE_DIR"/state.db* "$FAAS_TMP/saved/"
+	run_faas bash -c "'$FAAS_POOL' acquire hello | '$FAAS_FORK' --overlay | '$FAAS_INVOKE' --http GET / --release"
+	local opened=no
+	[ -e "$FAAS_STATE_DIR/state.db" ] && opened=yes
+	rm -f "$FAAS_STATE_DIR"/state.db*
+	mv "$FAAS_TMP/saved"/state.db* "$FAAS_STATE_DIR/"
+	[ "$status" -eq 0 ]
+	[ "$opened" = no ]
+	assert_json_lines '.invoke.status == 200 and .fork.removed == true and .sandbox.state == "warm"'
+	run_faas pool status --json
+	assert_json_lines '.pool.warm == 1 and .pool.hits == 1'
+}
+
 @test "pipeline: a write in one invocation's fork reaches neither the template nor the next invocation" {
 	requires overlay
 	add_writer
