@@ -103,19 +103,19 @@ Result<int> read_user_version(sqlite3* db) {
   return static_cast<int>(stmt.col_int(0));
 }
 
-// state.db's WAL is kept across processes and nothing checkpoints on close,
-// so each process's first connection rebuilds the WAL index, and doing so
+// The WAL is kept across processes and nothing checkpoints on close (see
+// open_file), so each process's first connection rebuilds the WAL index, and doing so
 // forgets how much of the WAL was checkpointed: a writer then never
 // restarts the WAL from its start, and SQLite's autocheckpoint only copies
 // frames back while the WAL grows with every process that commits (5 MB
 // and 6 ms per open after 600 sequential writers). So after a commit that
-// leaves kStateWalFrames or more, checkpoint and truncate the WAL, without
+// leaves kWalFrames or more, checkpoint and truncate the WAL, without
 // waiting: a busy reader or writer only makes it a passive checkpoint, and
 // a later commit tries again.
-constexpr int kStateWalFrames = 64;
+constexpr int kWalFrames = 64;
 
 int truncate_wal_hook(void*, sqlite3* db, const char* name, int frames) {
-  if (frames < kStateWalFrames) return SQLITE_OK;
+  if (frames < kWalFrames) return SQLITE_OK;
   sqlite3_busy_timeout(db, 0);
   sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_TRUNCATE, nullptr, nullptr);
   sqlite3_busy_timeout(db, kBusyTimeoutMs);
@@ -288,31 +288,33 @@ Result<StateStore> StateStore::open_file(Kind kind, const fs::path& dir,
   // journal: slower, still correct, as every write is BEGIN IMMEDIATE.
   FAAS_TRY_ASSIGN(std::string mode, s.set_wal());
   if (mode != "wal") log_warn(ctx + ": journal mode is `" + mode + "`, not `wal`");
+  // Every tool is a short process. By default the last connection to close
+  // checkpoints the WAL and deletes it and the -shm file, and the next
+  // process makes both again: four fdatasyncs under synchronous=NORMAL
+  // (2-10 ms on ext4), and even without fsyncs two inodes made and unlinked
+  // per process, which a busy ext4 makes wait on its journal (faas-netns
+  // acquire 1.0-1.4 ms slower with run.db on this VM's loaded ext4; on a
+  // tmpfs the same either way). So both files keep their WAL and leave
+  // checkpoints to commits, bounded at kWalFrames pages (see
+  // truncate_wal_hook): open, two commits and close then cost ~0.35 ms
+  // instead of ~1.5 ms.
+  sqlite3_db_config(s.db_, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr);
+  int persist_wal = 1;
+  sqlite3_file_control(s.db_, "main", SQLITE_FCNTL_PERSIST_WAL, &persist_wal);
   if (is_run) {
     // run.db describes mounts, namespaces and processes, all gone after a
     // power loss or a reboot (and the file with them on the tmpfs /run):
     // what synchronous=NORMAL would protect against is the one case where
     // its rows mean nothing anyway. A process crash loses nothing without
-    // fsyncs, as committed pages are in the page cache. So no fsyncs, and
-    // the last connection checkpoints on close (SQLite's default): without
-    // fsyncs that is a few page writes, and the next process starts with
-    // an empty WAL instead of rebuilding the WAL index from its frames.
+    // fsyncs, as committed pages are in the page cache. So no fsyncs, in
+    // commits or in checkpoints.
     FAAS_TRY_CTX(s.exec("PRAGMA foreign_keys=ON; PRAGMA synchronous=OFF"), ctx);
   } else {
-    // Every tool is a short process. By default the last connection to close
-    // checkpoints the WAL and deletes it (four fdatasyncs: 2-10 ms on ext4),
-    // and the next process recreates it. Keep the WAL file and leave
-    // checkpoints to commits, bounded at kStateWalFrames pages (see
-    // truncate_wal_hook): open, two commits and close then cost ~0.35 ms
-    // instead of ~1.5 ms.
-    sqlite3_db_config(s.db_, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr);
-    int persist_wal = 1;
-    sqlite3_file_control(s.db_, "main", SQLITE_FCNTL_PERSIST_WAL, &persist_wal);
     // NORMAL is durable across a process crash, which is what a
     // configuration change needs; only a power loss may drop the last commits.
     FAAS_TRY_CTX(s.exec("PRAGMA foreign_keys=ON; PRAGMA synchronous=NORMAL"), ctx);
-    sqlite3_wal_hook(s.db_, truncate_wal_hook, nullptr);
   }
+  sqlite3_wal_hook(s.db_, truncate_wal_hook, nullptr);
 
   auto newer = [&](int v) {
     return Error(Exit::config, ctx + " has schema version " + std::to_string(v) +
