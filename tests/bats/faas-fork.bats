@@ -139,6 +139,9 @@ fork_record_ok='.v == 1 and (.fork.id | test("^[0-9a-f]{12}$")) and (.fork as $f
 	# The merged root has the base root's owner and mode.
 	[ "$(stat -c %a:%u:%g "$MERGED")" = "$(stat -c %a:%u:%g "$BASE")" ]
 	[ "$(tree_meta "$MERGED" 1)" = "$(tree_meta "$BASE" 1)" ]
+	# The fork's row is in run.db; faas-fork never makes state.db.
+	[ -e "$FAAS_RUN_DIR/run.db" ]
+	[ ! -e "$FAAS_STATE_DIR/state.db" ]
 }
 
 @test "fork: a write in an overlay fork is invisible in the base and in a sibling" {
@@ -352,7 +355,7 @@ fork_record_ok='.v == 1 and (.fork.id | test("^[0-9a-f]{12}$")) and (.fork as $f
 	sh -c 'exit 0' &
 	local dead=$!
 	wait "$dead"
-	sqlite3 "$FAAS_STATE_DIR/state.db" "UPDATE forks SET state = 'creating', holder_pid = $dead, holder_start = 1 WHERE id = '$ID'"
+	sqlite3 "$FAAS_RUN_DIR/run.db" "UPDATE forks SET state = 'creating', holder_pid = $dead, holder_start = 1 WHERE id = '$ID'"
 	mkdir -p "$FAAS_STATE_DIR/forks/0123456789ab/upper"
 	run_faas "$FAAS_FORK" gc --json
 	[ "$status" -eq 0 ]

@@ -520,7 +520,7 @@ cleanup_new_zram() {
 	parent_max=$(cat "$(dirname "$CG_DIR")/$CG_MAX")
 	# The contract with faas-pool: sandboxes(id, cgroup), cgroup relative to
 	# the memory hierarchy's root and beneath faas/.
-	sqlite3 "$FAAS_STATE_DIR/state.db" "CREATE TABLE sandboxes(id TEXT PRIMARY KEY, cgroup TEXT);
+	sqlite3 "$FAAS_RUN_DIR/run.db" "CREATE TABLE sandboxes(id TEXT PRIMARY KEY, cgroup TEXT);
 		INSERT INTO sandboxes VALUES ('sb1', 'faas/$CG_NAME'), ('up', 'faas/../faas'),
 		('abs', '$(dirname "$CG_DIR")'), ('gone', 'faas/no-such-$CG_NAME');"
 	run_faas "$MT" cgroup limit sb1 --max 32M

@@ -23,7 +23,7 @@ teardown() { faas_teardown; }
 # Every pool of this test's state: `pool rm`, then whatever carries one of
 # its tags (fb<tag>, fv<tag>-N, fn<tag>-N) or its bridge name.
 cleanup_pools() {
-	local db=$FAAS_STATE_DIR/state.db tags bridges names t n l
+	local db=$FAAS_RUN_DIR/run.db tags bridges names t n l
 	[ -f "$db" ] || return 0
 	tags=$(sqlite3 "$db" "SELECT tag FROM netns_pools" 2>/dev/null) || true
 	bridges=$(sqlite3 "$db" "SELECT bridge FROM netns_pools" 2>/dev/null) || true
@@ -53,7 +53,7 @@ pinned_with_prefix() {
 	ls /run/netns 2>/dev/null | grep "^$1" || true
 }
 
-tag_of() { sqlite3 "$FAAS_STATE_DIR/state.db" "SELECT tag FROM netns_pools WHERE name = '$1'"; }
+tag_of() { sqlite3 "$FAAS_RUN_DIR/run.db" "SELECT tag FROM netns_pools WHERE name = '$1'"; }
 
 # pool_create [SIZE] [ARGS...]: a pool named $P on $NET.0/24.
 pool_create() {
@@ -105,7 +105,7 @@ assert_pool_gone() {
 	[ -z "$(pinned_with_prefix "fn$tag-")" ] || { pinned_with_prefix "fn$tag-" >&2; return 1; }
 	[ -z "$(links_with_prefix "fv$tag-")" ] || { links_with_prefix "fv$tag-" >&2; return 1; }
 	[ -z "$(links_with_prefix "fb$tag")" ]
-	[ "$(sqlite3 "$FAAS_STATE_DIR/state.db" "SELECT (SELECT count(*) FROM netns_pools) + (SELECT count(*) FROM netns) + (SELECT count(*) FROM netns_addresses)")" = 0 ]
+	[ "$(sqlite3 "$FAAS_RUN_DIR/run.db" "SELECT (SELECT count(*) FROM netns_pools) + (SELECT count(*) FROM netns) + (SELECT count(*) FROM netns_addresses)")" = 0 ]
 }
 
 # The pool is whole: SIZE ready namespaces, each pinned, with its veth on
@@ -222,6 +222,8 @@ c.sendall(b"hello over the bridge"); print(c.recv(100).decode())'
 	# Back in the pool, the same namespace.
 	acquire
 	[ "$(jq -r .netns.name <<<"$REC")" = "$NAME" ]
+	# Pools, namespaces and leases are all in run.db: state.db never made.
+	[ ! -e "$FAAS_STATE_DIR/state.db" ]
 }
 
 @test "netns: 32 concurrent acquires get 32 distinct namespaces and addresses" {
@@ -357,7 +359,7 @@ c.sendall(b"hello over the bridge"); print(c.recv(100).decode())'
 	"$FAAS_NETNS" acquire "$P" --wait 30s >/dev/null 2>&1 &
 	local waiter=$!
 	faas_track_pid "$waiter"
-	retry 200 0.01 sh -c "ls -l /proc/$waiter/fd 2>/dev/null | grep -q state.db"
+	retry 200 0.01 sh -c "ls -l /proc/$waiter/fd 2>/dev/null | grep -q run.db"
 	kill -KILL "$waiter"
 	wait "$waiter" || true
 	# The holder dies with its namespace changed.
@@ -404,9 +406,9 @@ c.sendall(b"hello over the bridge"); print(c.recv(100).decode())'
 	local dead=$!
 	kill -KILL "$dead"
 	wait "$dead" || true
-	sqlite3 "$FAAS_STATE_DIR/state.db" "UPDATE netns SET state = 'releasing', holder_pid = $dead, holder_start = 1 WHERE id = '$ID'"
+	sqlite3 "$FAAS_RUN_DIR/run.db" "UPDATE netns SET state = 'releasing', holder_pid = $dead, holder_start = 1 WHERE id = '$ID'"
 	local other
-	other=$(sqlite3 "$FAAS_STATE_DIR/state.db" "SELECT name FROM netns WHERE id != '$ID'")
+	other=$(sqlite3 "$FAAS_RUN_DIR/run.db" "SELECT name FROM netns WHERE id != '$ID'")
 	ip netns delete "$other"
 	run_faas "$FAAS_NETNS" gc --json
 	[ "$status" -eq 0 ]
@@ -529,6 +531,6 @@ sweep_bench_leftovers() {
 	[ "$(jq -r 'select(.bench.variant == "acquire") | .bench.names[]' <<<"$output" | grep -c '^f[nv][0-9a-f]*-\*$')" -ge 2 ]
 	[ -z "$(bench_leftovers)" ] || { bench_leftovers >&2; return 1; }
 	[ -z "$(ls "$FAAS_RUN_DIR")" ]
-	[ ! -e "$FAAS_STATE_DIR/state.db" ] || [ "$(sqlite3 "$FAAS_STATE_DIR/state.db" "SELECT count(*) FROM netns_pools")" = 0 ]
+	[ ! -e "$FAAS_RUN_DIR/run.db" ] || [ "$(sqlite3 "$FAAS_RUN_DIR/run.db" "SELECT count(*) FROM netns_pools")" = 0 ]
 	[ ! -s "$FAAS_TMP/bench.err" ] || { cat "$FAAS_TMP/bench.err" >&2; return 1; }
 }

@@ -35,11 +35,13 @@ make_rootfs() {
 
 # The sandboxes of this test's state: pool rm, then by hand what is left.
 cleanup_sandboxes() {
-	local db=$FAAS_STATE_DIR/state.db pools id pid d
+	local db=$FAAS_STATE_DIR/state.db run_db=$FAAS_RUN_DIR/run.db pools id pid d
 	if [ -f "$db" ]; then
 		pools=$(sqlite3 "$db" "SELECT name FROM pools" 2>/dev/null) || true
 		[ -n "$pools" ] && "$FAAS_POOL" pool rm $pools >/dev/null 2>&1
-		sqlite3 "$db" "SELECT id, pid FROM sandboxes" 2>/dev/null | while IFS='|' read -r id pid; do
+	fi
+	if [ -f "$run_db" ]; then
+		sqlite3 "$run_db" "SELECT id, pid FROM sandboxes" 2>/dev/null | while IFS='|' read -r id pid; do
 			[ "$pid" -gt 1 ] 2>/dev/null && [ "$(cat /proc/"$pid"/comm 2>/dev/null)" = faas-init ] &&
 				kill -KILL "$pid" 2>/dev/null
 		done
@@ -93,7 +95,7 @@ assert_nothing_left() {
 	for p in $pids; do
 		retry 50 0.1 bash -c "! kill -0 $p 2>/dev/null"
 	done
-	[ "$(sqlite3 "$FAAS_STATE_DIR/state.db" 'SELECT count(*) FROM sandboxes')" -eq 0 ]
+	[ "$(sqlite3 "$FAAS_RUN_DIR/run.db" 'SELECT count(*) FROM sandboxes')" -eq 0 ]
 	[ -z "$(ls "$FAAS_RUN_DIR"/sandboxes 2>/dev/null)" ]
 	for p in $IDS; do
 		! ls -d /sys/fs/cgroup/*/faas/"$p" /sys/fs/cgroup/faas/"$p" 2>/dev/null
@@ -205,7 +207,7 @@ assert_nothing_left() {
 	grep -q '^hostname=faas-' <<<"$body"
 	[ ! -e "$ROOTFS/written" ]
 	# The limits are in the sandbox's cgroup.
-	id=$(sqlite3 "$FAAS_STATE_DIR/state.db" 'SELECT id FROM sandboxes')
+	id=$(sqlite3 "$FAAS_RUN_DIR/run.db" 'SELECT id FROM sandboxes')
 	[ "$(cat /sys/fs/cgroup/pids/faas/"$id"/pids.max 2>/dev/null || cat /sys/fs/cgroup/faas/"$id"/pids.max)" = 64 ]
 }
 
@@ -227,8 +229,8 @@ assert_nothing_left() {
 	[ "$status" -eq 75 ]
 	run_faas pool status --json
 	assert_json_lines '.pool.claimed == 64 and .pool.warm == 0 and .pool.hits == 64'
-	IDS=$(sqlite3 "$FAAS_STATE_DIR/state.db" 'SELECT id FROM sandboxes')
-	pids=$(sqlite3 "$FAAS_STATE_DIR/state.db" 'SELECT pid FROM sandboxes')
+	IDS=$(sqlite3 "$FAAS_RUN_DIR/run.db" 'SELECT id FROM sandboxes')
+	pids=$(sqlite3 "$FAAS_RUN_DIR/run.db" 'SELECT pid FROM sandboxes')
 	run_faas pool pool rm hello
 	[ "$status" -eq 0 ]
 	assert_nothing_left "$pids"
@@ -255,8 +257,8 @@ assert_nothing_left() {
 @test "kill -9 of a sandbox's init: acquire never hands it out, reap cleans it; pool rm leaves nothing" {
 	add_hello
 	run_faas pool warm hello --size 2
-	IDS=$(sqlite3 "$FAAS_STATE_DIR/state.db" 'SELECT id FROM sandboxes ORDER BY rowid')
-	pids=$(sqlite3 "$FAAS_STATE_DIR/state.db" 'SELECT pid FROM sandboxes ORDER BY rowid')
+	IDS=$(sqlite3 "$FAAS_RUN_DIR/run.db" 'SELECT id FROM sandboxes ORDER BY rowid')
+	pids=$(sqlite3 "$FAAS_RUN_DIR/run.db" 'SELECT pid FROM sandboxes ORDER BY rowid')
 	first=$(head -1 <<<"$pids")
 	kill -KILL "$first"
 	retry 50 0.1 bash -c "! grep -q '^State:.*[RS]' /proc/$first/status 2>/dev/null"
@@ -273,8 +275,8 @@ assert_nothing_left() {
 	[ -z "$output" ]
 	run_faas pool warm hello
 	assert_json_lines '.pool.warm == 2'
-	IDS="$IDS $(sqlite3 "$FAAS_STATE_DIR/state.db" 'SELECT id FROM sandboxes')"
-	pids="$pids $(sqlite3 "$FAAS_STATE_DIR/state.db" 'SELECT pid FROM sandboxes')"
+	IDS="$IDS $(sqlite3 "$FAAS_RUN_DIR/run.db" 'SELECT id FROM sandboxes')"
+	pids="$pids $(sqlite3 "$FAAS_RUN_DIR/run.db" 'SELECT pid FROM sandboxes')"
 	run_faas pool pool rm hello
 	[ "$status" -eq 0 ]
 	assert_nothing_left "$pids"
@@ -349,7 +351,7 @@ SH
 	ln -s busybox "$ROOTFS/bin/seq"
 	pool template add limits --rootfs "$ROOTFS" --cmd /bin/sh /limits.sh --memory 32M --pids 16 >/dev/null
 	run_faas pool warm limits --size 1
-	pid=$(sqlite3 "$FAAS_STATE_DIR/state.db" 'SELECT pid FROM sandboxes')
+	pid=$(sqlite3 "$FAAS_RUN_DIR/run.db" 'SELECT pid FROM sandboxes')
 	run_faas bash -c "'$FAAS_POOL' acquire limits | '$FAAS_INVOKE' --http GET /"
 	[ "$status" -eq 0 ]
 	body=$(jq -r .invoke.body <<<"$output")
@@ -358,7 +360,7 @@ SH
 	grep -qx 'dd=137' <<<"$body"
 	# The fork bomb's subshell failed at the pids limit; the cgroup counted it.
 	grep -qx 'bomb=[1-9][0-9]*' <<<"$body"
-	id=$(sqlite3 "$FAAS_STATE_DIR/state.db" 'SELECT id FROM sandboxes')
+	id=$(sqlite3 "$FAAS_RUN_DIR/run.db" 'SELECT id FROM sandboxes')
 	cg=/sys/fs/cgroup/pids/faas/$id
 	[ -d "$cg" ] || cg=/sys/fs/cgroup/faas/$id
 	[ "$(cat "$cg/pids.current")" -le 16 ]
@@ -374,7 +376,7 @@ SH
 	"$FAAS_POOL" warm hello --size 64 >/dev/null 2>&1 &
 	warm=$!
 	faas_track_pid "$warm"
-	retry 100 0.02 bash -c "[ \$(sqlite3 '$FAAS_STATE_DIR/state.db' \"SELECT count(*) FROM sandboxes WHERE state = 'warm'\" 2>/dev/null || echo 0) -ge 2 ]"
+	retry 100 0.02 bash -c "[ \$(sqlite3 '$FAAS_RUN_DIR/run.db' \"SELECT count(*) FROM sandboxes WHERE state = 'warm'\" 2>/dev/null || echo 0) -ge 2 ]"
 	kill -KILL "$warm" 2>/dev/null || true
 	wait "$warm" 2>/dev/null || true
 	run_faas pool reap
@@ -383,8 +385,8 @@ SH
 	if [ -n "$output" ]; then assert_json_lines '.sandbox.state == "warm" and .sandbox.alive'; fi
 	run_faas pool warm hello
 	assert_json_lines '.pool.warm == 64 and .pool.starting == 0'
-	IDS=$(sqlite3 "$FAAS_STATE_DIR/state.db" 'SELECT id FROM sandboxes')
-	pids=$(sqlite3 "$FAAS_STATE_DIR/state.db" 'SELECT pid FROM sandboxes')
+	IDS=$(sqlite3 "$FAAS_RUN_DIR/run.db" 'SELECT id FROM sandboxes')
+	pids=$(sqlite3 "$FAAS_RUN_DIR/run.db" 'SELECT pid FROM sandboxes')
 	run_faas pool pool rm hello
 	assert_nothing_left "$pids"
 }
@@ -439,7 +441,7 @@ SH
 # No fork is mounted or recorded in this test's state any more.
 assert_no_forks() {
 	! grep -q " $FAAS_STATE_DIR/forks/" /proc/self/mountinfo || { grep " $FAAS_STATE_DIR/forks/" /proc/self/mountinfo >&2; return 1; }
-	[ "$(sqlite3 "$FAAS_STATE_DIR/state.db" 'SELECT count(*) FROM forks')" -eq 0 ]
+	[ "$(sqlite3 "$FAAS_RUN_DIR/run.db" 'SELECT count(*) FROM forks')" -eq 0 ]
 	[ -z "$(ls "$FAAS_STATE_DIR/forks" 2>/dev/null)" ]
 	[ -z "$(find "$FAAS_RUN_DIR"/sandboxes/*/invocations -mindepth 1 2>/dev/null)" ]
 }
@@ -462,6 +464,25 @@ assert_no_forks() {
 	assert_json_lines '.pool.warm == 1 and .pool.claimed == 0 and .pool.hits == 1'
 }
 
+@test "pipeline: the warm path reads run.db alone; state.db moved away is not recreated" {
+	requires overlay
+	add_hello
+	run_faas pool warm hello --size 1
+	[ "$status" -eq 0 ]
+	mkdir "$FAAS_TMP/saved"
+	mv "$FAAS_STATE_DIR"/state.db* "$FAAS_TMP/saved/"
+	run_faas bash -c "'$FAAS_POOL' acquire hello | '$FAAS_FORK' --overlay | '$FAAS_INVOKE' --http GET / --release"
+	local opened=no
+	[ -e "$FAAS_STATE_DIR/state.db" ] && opened=yes
+	rm -f "$FAAS_STATE_DIR"/state.db*
+	mv "$FAAS_TMP/saved"/state.db* "$FAAS_STATE_DIR/"
+	[ "$status" -eq 0 ]
+	[ "$opened" = no ]
+	assert_json_lines '.invoke.status == 200 and .fork.removed == true and .sandbox.state == "warm"'
+	run_faas pool status --json
+	assert_json_lines '.pool.warm == 1 and .pool.hits == 1'
+}
+
 @test "pipeline: a write in one invocation's fork reaches neither the template nor the next invocation" {
 	requires overlay
 	add_writer
@@ -481,7 +502,7 @@ assert_no_forks() {
 	shell=$(jq -r .shell <<<"${lines[1]}")
 	output=$rec assert_json_lines '.invoke.body == "fresh\nwrote\n" and .fork.holder.pid == '"$shell"' and .fork.sandbox == .sandbox.id and (has("error") | not)'
 	id=$(jq -r .sandbox.id <<<"$rec")
-	[ "$(sqlite3 "$FAAS_STATE_DIR/state.db" "SELECT holder_pid FROM sandboxes WHERE id = '$id'")" -eq "$shell" ]
+	[ "$(sqlite3 "$FAAS_RUN_DIR/run.db" "SELECT holder_pid FROM sandboxes WHERE id = '$id'")" -eq "$shell" ]
 	fork=$(jq -r .fork.id <<<"$rec")
 	grep -q " $FAAS_STATE_DIR/forks/$fork/merged " /proc/self/mountinfo
 	run_faas bash -c "echo '$rec' | '$FAAS_POOL' release"
@@ -507,7 +528,7 @@ assert_no_forks() {
 	[[ "$stderr" == *"line 1"* ]]
 	run_faas bash -c "echo '{\"sandbox\":{\"id\":\"../../etc\"}}' | '$FAAS_FORK' --overlay"
 	[ "$status" -eq 66 ]
-	warm=$(sqlite3 "$FAAS_STATE_DIR/state.db" "SELECT id FROM sandboxes LIMIT 1")
+	warm=$(sqlite3 "$FAAS_RUN_DIR/run.db" "SELECT id FROM sandboxes LIMIT 1")
 	run_faas bash -c "echo '{\"sandbox\":{\"id\":\"$warm\"}}' | '$FAAS_FORK' --overlay"
 	[ "$status" -eq 65 ]
 	[[ "$stderr" == *"not acquired"* ]]
@@ -661,12 +682,12 @@ SH
 	assert_json_lines ".template.userns.uid != $base and .template.userns.uid % 65536 == 0"
 	run_faas pool warm u --size 1
 	[ "$status" -eq 0 ]
-	pid=$(sqlite3 "$FAAS_STATE_DIR/state.db" "SELECT pid FROM sandboxes WHERE pool = 'u'")
+	pid=$(sqlite3 "$FAAS_RUN_DIR/run.db" "SELECT pid FROM sandboxes WHERE pool = 'u'")
 	# From the host: the sandbox's init runs as the mapped uid and gid, with no group of the host's root.
 	grep -qx "Uid:.$base.$base.$base.$base" <<<"$(tr '\t' . </proc/"$pid"/status)"
 	grep -qx "Gid:.$base.$base.$base.$base" <<<"$(tr '\t' . </proc/"$pid"/status)"
 	[ "$(awk '$1 == "Groups:" {print NF}' /proc/"$pid"/status)" -eq 1 ]
-	[ "$(stat -c %u "$FAAS_RUN_DIR/sandboxes/$(sqlite3 "$FAAS_STATE_DIR/state.db" "SELECT id FROM sandboxes WHERE pool = 'u'")/ctl/control.sock")" -eq "$base" ]
+	[ "$(stat -c %u "$FAAS_RUN_DIR/sandboxes/$(sqlite3 "$FAAS_RUN_DIR/run.db" "SELECT id FROM sandboxes WHERE pool = 'u'")/ctl/control.sock")" -eq "$base" ]
 	run_faas bash -c "'$FAAS_POOL' acquire u | '$FAAS_INVOKE' --http GET / --release"
 	[ "$status" -eq 0 ]
 	body=$(jq -r .invoke.body <<<"$output")
@@ -688,7 +709,7 @@ SH
 	fi
 	# Nothing of the host's ownership changed.
 	[ "$(stat -c %u "$ROOTFS/hello-c")" -eq 0 ]
-	IDS=$(sqlite3 "$FAAS_STATE_DIR/state.db" 'SELECT id FROM sandboxes')
+	IDS=$(sqlite3 "$FAAS_RUN_DIR/run.db" 'SELECT id FROM sandboxes')
 	run_faas pool pool rm u
 	[ "$status" -eq 0 ]
 	assert_nothing_left "$pid"
@@ -761,7 +782,7 @@ SH
 	run_faas pool warm k --size 1
 	[ "$status" -eq 0 ]
 	run_faas pool warm plain --size 1
-	pid=$(sqlite3 "$FAAS_STATE_DIR/state.db" "SELECT pid FROM sandboxes WHERE pool = 'k'")
+	pid=$(sqlite3 "$FAAS_RUN_DIR/run.db" "SELECT pid FROM sandboxes WHERE pool = 'k'")
 	grep -qx 'ksm_merge_any: yes' "/proc/$pid/ksm_stat"
 	# Inherited over fork and exec: the handler's shell has it too; a template without --ksm does not.
 	[ "$(invoke_body k)" = "ksm_merge_any: yes" ]
@@ -822,8 +843,8 @@ SH
 	assert_json_lines '.pool.idle_ttl_ms == 3600000 and .pool.min == 1 and .pool.size == 3'
 	run_faas pool reap
 	[ -z "$output" ]
-	pids=$(sqlite3 "$FAAS_STATE_DIR/state.db" 'SELECT pid FROM sandboxes')
-	IDS=$(sqlite3 "$FAAS_STATE_DIR/state.db" 'SELECT id FROM sandboxes')
+	pids=$(sqlite3 "$FAAS_RUN_DIR/run.db" 'SELECT pid FROM sandboxes')
+	IDS=$(sqlite3 "$FAAS_RUN_DIR/run.db" 'SELECT id FROM sandboxes')
 	pool pool set hello --idle-ttl 50ms >/dev/null
 	reaped=$FAAS_TMP/reaped
 	retry 50 0.1 bash -c "'$FAAS_POOL' reap >>'$reaped' && [ \$('$FAAS_POOL' status --json | jq .pool.warm) -eq 1 ]"
@@ -849,8 +870,8 @@ SH
 	[ "$status" -eq 64 ]
 	run_faas pool pool set hello --idle-ttl soon
 	[ "$status" -eq 64 ]
-	IDS="$IDS $(sqlite3 "$FAAS_STATE_DIR/state.db" 'SELECT id FROM sandboxes')"
-	pids="$pids $(sqlite3 "$FAAS_STATE_DIR/state.db" 'SELECT pid FROM sandboxes')"
+	IDS="$IDS $(sqlite3 "$FAAS_RUN_DIR/run.db" 'SELECT id FROM sandboxes')"
+	pids="$pids $(sqlite3 "$FAAS_RUN_DIR/run.db" 'SELECT pid FROM sandboxes')"
 	run_faas pool pool rm hello
 	assert_nothing_left "$pids"
 }

@@ -100,11 +100,13 @@ void PoolFixture::plan(const Context& ctx, std::string pool) {
   faas_init_ = ctx.faas_init;
   timeout_ms_ = ctx.timeout_ms;
   busybox_ = find_in_path(ctx.peer_path, "busybox");
-  // --param tmpfs=1: the state and run dirs on a tmpfs setup() mounts.
+  // --param tmpfs=1: the state and run dirs on a tmpfs setup() mounts;
+  // tmpfs=2: the run dir alone (as /run on most hosts), the state dir in
+  // the work dir.
   const std::string t = ctx.param("tmpfs", "0");
   mem_ = t.empty() || t == "0" ? std::string() : work_dir_ + "/mem";
   const std::string base = mem_.empty() ? work_dir_ : mem_;
-  state_dir_ = base + "/state";
+  state_dir_ = (t == "2" ? work_dir_ : base) + "/state";
   run_dir_ = base + "/run";
   rootfs_ = work_dir_ + "/rootfs";
   log_path_ = work_dir_ + "/tools.log";

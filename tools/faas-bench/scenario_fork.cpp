@@ -109,9 +109,10 @@ class ForkScenario final : public Scenario {
   std::vector<Param> params() const override {
     return {{"files", std::to_string(kDefaultFiles), "entries in the base tree (files, symlinks)"},
             {"state", "workdir",
-             "where faas-fork's state dir and the original approach's dirs are: `workdir` (the "
-             "work dir's filesystem) or `tmpfs` (a tmpfs the scenario mounts, as /run is on most "
-             "hosts)"},
+             "where faas-fork's state and run dirs and the original approach's dirs are: `workdir` "
+             "(the work dir's filesystem), `tmpfs` (all on a tmpfs the scenario mounts) or "
+             "`run-tmpfs` (the run dir, where the fork rows are, on a tmpfs as /run is on most "
+             "hosts; the rest in the work dir)"},
             {"slow_iterations", std::to_string(kDefaultSlow),
              "at most this many timed iterations (and one warmup) of the variants that copy "
              "the whole tree: reflink, copy, cp -a"}};
@@ -120,6 +121,7 @@ class ForkScenario final : public Scenario {
   std::vector<Variant> variants(const Context& ctx) override {
     const std::string w = ctx.work_dir.empty() ? "WORK" : ctx.work_dir;
     state_on_tmpfs_ = ctx.param("state", "workdir") == "tmpfs";
+    run_on_tmpfs_ = ctx.param("state", "workdir") == "run-tmpfs";
     paths(w);
     auto slow_cap = ctx.int_param("slow_iterations", kDefaultSlow);
     const int slow = slow_cap && *slow_cap > 0 ? static_cast<int>(*slow_cap) : 1;
@@ -230,15 +232,17 @@ class ForkScenario final : public Scenario {
     if (files < 1) return Error(Exit::usage, "--param files must be at least 1");
     if (slow < 1) return Error(Exit::usage, "--param slow_iterations must be at least 1");
     const std::string where = ctx.param("state", "workdir");
-    if (where != "workdir" && where != "tmpfs")
-      return Error(Exit::usage, "--param state=" + where + ": expected workdir or tmpfs");
+    if (where != "workdir" && where != "tmpfs" && where != "run-tmpfs")
+      return Error(Exit::usage, "--param state=" + where + ": expected workdir, tmpfs or run-tmpfs");
     state_on_tmpfs_ = where == "tmpfs";
+    run_on_tmpfs_ = where == "run-tmpfs";
     work_ = ctx.work_dir;
     paths(work_);
     devnull_ = Fd(::open("/dev/null", O_RDWR | O_CLOEXEC));
     if (!devnull_) return sys_error("open /dev/null");
 
     if (state_on_tmpfs_) FAAS_TRY(mount_fs("tmpfs", "tmpfs", work_ + "/statefs", "mode=0700"));
+    if (run_on_tmpfs_) FAAS_TRY(mount_fs("tmpfs", "tmpfs", work_ + "/runfs", "mode=0700"));
     for (const auto& d : {state_, run_, orig_})
       if (::mkdir(d.c_str(), 0700) != 0) return sys_error("mkdir " + q(d), Exit::cant_create);
     FAAS_TRY_CTX(make_tree(base_, files), "base tree " + q(base_));
@@ -371,7 +375,7 @@ class ForkScenario final : public Scenario {
     base_ = w + "/base";
     const std::string s = state_on_tmpfs_ ? w + "/statefs" : w;
     state_ = s + "/state";
-    run_ = s + "/run";
+    run_ = (run_on_tmpfs_ ? w + "/runfs" : s) + "/run";
     orig_ = s + "/orig";
     tmpfs_ = w + "/tmpfs";
     btrfs_base_ = w + "/btrfs/base";
@@ -578,7 +582,7 @@ class ForkScenario final : public Scenario {
   std::string work_, base_, state_, run_, orig_, tmpfs_, btrfs_base_, btrfs_state_, btrfs_dest_,
       xfs_base_, xfs_state_, xfs_dest_;
   std::string fork_bin_, mkdir_, mount_, cp_, btrfs_;
-  bool want_btrfs_ = false, want_xfs_ = false, state_on_tmpfs_ = false;
+  bool want_btrfs_ = false, want_xfs_ = false, state_on_tmpfs_ = false, run_on_tmpfs_ = false;
   std::vector<Loop> loops_;
   Fd devnull_;
   int timeout_ms_ = 10000;

@@ -267,7 +267,7 @@ class GatewayScenario final : public Scenario {
             {"rounds", "3", "interleaved rounds"},
             {"pool_size", "concurrency", "warm sandboxes in the run's pool"},
             {"max_inflight", "concurrency", "faas-invoke serve --max-inflight"},
-            {"tmpfs", "0", "1: the run's state and run dirs on a tmpfs"}};
+            {"tmpfs", "0", "1: the run's state and run dirs on a tmpfs; 2: the run dir alone"}};
   }
   bool self_measured() const override { return true; }
 

@@ -29,6 +29,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -38,6 +39,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
+#include <cstring>
 #include <optional>
 #include <set>
 
@@ -177,7 +179,9 @@ class NetnsScenario final : public Scenario {
     return {{"pool", "4", "ready namespaces in the pool that acquire and release use (1-60)"},
             {"subnet", "",
              "a free /24 for the run's three bridges (default: the first in " +
-                 std::string(kDefaultRange) + " no host address overlaps)"}};
+                 std::string(kDefaultRange) + " no host address overlaps)"},
+            {"run_tmpfs", "0", "1: faas-netns's run dir (its run.db) on a tmpfs the scenario mounts, "
+             "as /run is on most hosts"}};
   }
   bool self_measured() const override { return true; }
 
@@ -217,11 +221,17 @@ class NetnsScenario final : public Scenario {
     if (pool < 1 || pool > 60) return Error(Exit::usage, "--param pool=" + std::to_string(pool) + ": not 1 to 60");
     pool_size_ = static_cast<int>(pool);
     timeout_ms_ = ctx.timeout_ms;
+    FAAS_TRY_ASSIGN(long long run_tmpfs, ctx.int_param("run_tmpfs", 0));
     ScopeExit undo([&] { cleanup(); });
 
     for (const auto& d : {state_dir_, run_dir_})
       if (::mkdir(d.c_str(), 0700) != 0 && errno != EEXIST)
         return sys_error("create " + q(d), Exit::cant_create);
+    if (run_tmpfs != 0) {
+      if (::mount("tmpfs", run_dir_.c_str(), "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0700,size=64m") != 0)
+        return sys_error("mount a tmpfs at " + q(run_dir_));
+      run_tmpfs_ = run_dir_;
+    }
     log_path_ = ctx.work_dir + "/netns.log";
     log_.reset(::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
     if (!log_) return sys_error("create " + q(log_path_), Exit::cant_create);
@@ -589,6 +599,10 @@ class NetnsScenario final : public Scenario {
     }
     host_.reset();
     for (const auto& what : made_.sweep()) log_warn("netns scenario: removed a leftover " + what);
+    // After the pools: their rows are in the run dir's database.
+    if (!run_tmpfs_.empty() && ::umount2(run_tmpfs_.c_str(), MNT_DETACH) != 0)
+      log_warn("netns scenario: unmount " + q(run_tmpfs_) + ": " + std::strerror(errno));
+    run_tmpfs_.clear();
     if (!made_.prefixes().empty()) done_ = true;
   }
 
@@ -661,6 +675,7 @@ class NetnsScenario final : public Scenario {
   }
 
   std::string tag_, tool_, ip_, unshare_, state_dir_, run_dir_, log_path_, subnet_param_;
+  std::string run_tmpfs_;  // the run dir, while a tmpfs is mounted there
   std::string ip_bridge_, ip_ns_, ip_host_, ip_peer_;
   std::string lease_;
   std::vector<std::string> env_;

@@ -51,7 +51,8 @@ class WarmScenario final : public Scenario {
   }
   std::vector<Param> params() const override {
     return {{"pool_size", "2", "warm sandboxes in the run's pool"},
-            {"tmpfs", "0", "1: the run's state and run dirs on a tmpfs (forks in memory)"}};
+            {"tmpfs", "0", "1: the run's state and run dirs on a tmpfs (forks in memory); 2: the run "
+             "dir alone, as /run on most hosts"}};
   }
 
   std::vector<Variant> variants(const Context& ctx) override {

@@ -101,11 +101,21 @@ class Forker {
     std::error_code ec;
     state_dir_ = fs::absolute(c_.state_dir, ec);
     if (ec) return sys_error(ec.value(), "state dir " + q(c_.state_dir));
-    FAAS_TRY_ASSIGN(auto st, StateStore::open(state_dir_));
-    store_.emplace(std::move(st));
+    fs::path run = fs::absolute(c_.run_dir, ec);
+    if (ec) return sys_error(ec.value(), "run dir " + q(c_.run_dir));
+    // Fork rows live in run.db (they describe mounts); their directories
+    // stay under the state dir, on the filesystem btrfs snapshots and
+    // reflinks need. state.db is never opened here.
+    FAAS_TRY_ASSIGN(auto st, Stores::open(state_dir_, std::move(run)));
+    stores_.emplace(std::move(st));
+    store_ = &stores_->run();
     root_ = forks_root(state_dir_);
-    if (::mkdir(root_.c_str(), 0700) != 0 && errno != EEXIST)
-      return sys_error("create " + q(root_), Exit::cant_create);
+    int made = ::mkdir(root_.c_str(), 0700) == 0 ? 0 : errno;
+    if (made == ENOENT) {  // no state dir yet (state.db, which made it, is not opened here)
+      FAAS_TRY(make_state_dir(state_dir_, "state directory"));
+      made = ::mkdir(root_.c_str(), 0700) == 0 ? 0 : errno;
+    }
+    if (made != 0 && made != EEXIST) return sys_error(made, "create " + q(root_), Exit::cant_create);
     FAAS_TRY_ASSIGN(self_, self_holder());
     return {};
   }
@@ -245,12 +255,7 @@ class Forker {
     std::optional<SandboxRow> row;
     // Sandbox IDs are what new_id() makes, like fork IDs.
     if (valid_fork_id(id)) {
-      if (!pools_) {
-        std::error_code ec;
-        fs::path run = fs::absolute(c_.run_dir, ec);
-        if (ec) return sys_error(ec.value(), "run dir " + q(c_.run_dir));
-        pools_.emplace(*store_, run, fs::path{}, self_);
-      }
+      if (!pools_) pools_.emplace(*stores_, fs::path{}, self_);
       FAAS_TRY_ASSIGN(row, pools_->find(id));
     }
     if (!row) return Error(Exit::no_input, "sandbox " + q(id) + " not found in state");
@@ -592,7 +597,8 @@ class Forker {
   const CommonOptions& c_;
   const Options& o_;
   fs::path state_dir_, root_;
-  std::optional<StateStore> store_;
+  std::optional<Stores> stores_;
+  StateStore* store_ = nullptr;  // run.db
   std::optional<SandboxPools> pools_;
   Holder self_, holder_;
   std::uint64_t tmpfs_bytes_ = 0;

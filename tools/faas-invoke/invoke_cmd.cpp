@@ -84,7 +84,7 @@ class Command {
     // fail, it is retried when a record needs it, and reported then.
     if (auto early = open_state(); !early) {
       pools_.reset();
-      store_.reset();
+      stores_.reset();
     }
     Exit status = Exit::ok;
     RecordReader in(0);
@@ -126,7 +126,7 @@ class Command {
 
   Result<void> open_state() {
     Holder self;
-    return open_pools(c_, store_, pools_, self);
+    return open_pools(c_, stores_, pools_, self);
   }
 
   std::string request_text() const {
@@ -174,12 +174,12 @@ class Command {
       return Error(Exit::data, "the record's fork has no id");
     std::string fid = (*f)["id"].get<std::string>();
     if (!valid_fork_id(fid)) return Error(Exit::data, "fork id `" + fid + "` is not valid");
-    FAAS_TRY_ASSIGN(auto frow, fork_find(*store_, fid));
+    FAAS_TRY_ASSIGN(auto frow, fork_find(stores_->run(), fid));
     if (!frow) return Error(Exit::no_input, "fork " + fid + ": not in state");
     if (frow->state != "ready") return Error(Exit::temp, "fork " + fid + ": is " + frow->state);
     if (!frow->sandbox.empty() && frow->sandbox != row.id)
       return Error(Exit::data, "fork " + fid + ": made for sandbox " + frow->sandbox + ", not " + row.id);
-    fs::path merged = fork_dir(store_->dir(), fid) / "merged";
+    fs::path merged = fork_dir(stores_->state_dir(), fid) / "merged";
     fork_target_ = sandbox_dir(pools_->run_dir(), row.id) / "invocations" / request_id;
     if (::mkdir(fork_target_.c_str(), 0755) != 0) return sys_error("mkdir `" + fork_target_.string() + "`");
     if (auto m = pools_->mount_invocation_root(row, merged, fork_target_); !m) {
@@ -253,7 +253,7 @@ class Command {
   std::chrono::milliseconds deadline_{0};
   std::string body_;
   fs::path fork_target_;  // the fork bound for the current invocation
-  std::optional<StateStore> store_;
+  std::optional<Stores> stores_;
   std::optional<SandboxPools> pools_;
   RecordWriter out_;
 };
@@ -285,17 +285,17 @@ Result<Exit> run(const CommonOptions& common, const Options& o) {
   return Command(common, o).run();
 }
 
-Result<void> open_pools(const CommonOptions& c, std::optional<StateStore>& store,
+Result<void> open_pools(const CommonOptions& c, std::optional<Stores>& stores,
                         std::optional<SandboxPools>& pools, Holder& self) {
   std::error_code ec;
   fs::path dir = fs::absolute(c.state_dir, ec);
   if (ec) return sys_error(ec.value(), "state dir `" + c.state_dir + "`");
   fs::path run = fs::absolute(c.run_dir, ec);
   if (ec) return sys_error(ec.value(), "run dir `" + c.run_dir + "`");
-  FAAS_TRY_ASSIGN(auto st, StateStore::open(dir));
-  store.emplace(std::move(st));
+  FAAS_TRY_ASSIGN(auto st, Stores::open(dir, run));
+  stores.emplace(std::move(st));
   FAAS_TRY_ASSIGN(self, self_holder());
-  pools.emplace(*store, run, fs::path{}, self);
+  pools.emplace(*stores, fs::path{}, self);
   return {};
 }
 

@@ -136,7 +136,7 @@ class Gateway {
   }
 
  private:
-  Result<void> open_state() { return open_pools(c_, store_, pools_, self_); }
+  Result<void> open_state() { return open_pools(c_, stores_, pools_, self_); }
 
   Result<void> listen_on(const sockaddr_in& addr) {
     listen_ = Fd(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
@@ -477,7 +477,7 @@ class Gateway {
   const CommonOptions& c_;
   const Options& o_;
   std::chrono::milliseconds deadline_{0};
-  std::optional<StateStore> store_;
+  std::optional<Stores> stores_;
   std::optional<SandboxPools> pools_;
   Holder self_;
   Fd listen_, signals_, epoll_;

@@ -17,7 +17,7 @@ Result<Exit> serve(const CommonOptions& common, const Options& o);
 
 // Opens the state store and the pools over it, as both modes use them:
 // the state and run dirs made absolute, this process as the holder.
-Result<void> open_pools(const CommonOptions& c, std::optional<StateStore>& store,
+Result<void> open_pools(const CommonOptions& c, std::optional<Stores>& stores,
                         std::optional<SandboxPools>& pools, Holder& self);
 
 }  // namespace faas::invoke

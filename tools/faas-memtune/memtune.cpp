@@ -127,7 +127,7 @@ class Ticker {
 
 Result<Json> sandboxes_json(const CommonOptions& common) {
   Json out = Json::array();
-  FAAS_TRY_ASSIGN(auto rows, list_sandbox_cgroups(common.state_dir));
+  FAAS_TRY_ASSIGN(auto rows, list_sandbox_cgroups(common.run_dir));
   if (rows.empty()) return out;
   auto h = find_memory_hierarchy();
   for (const auto& row : rows) {
@@ -309,7 +309,7 @@ Result<std::pair<Json, MemCgroup>> sandbox_cgroup(const CommonOptions& common, c
     if (id.empty()) id = o.test_cgroup;
   } else {
     if (id.empty()) return Error(Exit::usage, "a sandbox ID is required");
-    FAAS_TRY_ASSIGN(SandboxCgroup sb, find_sandbox_cgroup(common.state_dir, id));
+    FAAS_TRY_ASSIGN(SandboxCgroup sb, find_sandbox_cgroup(common.run_dir, id));
     rel = sb.cgroup;
   }
   FAAS_TRY_ASSIGN(MemCgroup cg, with_context(MemCgroup::open(h, rel), "sandbox " + id));

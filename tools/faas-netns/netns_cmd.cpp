@@ -73,10 +73,13 @@ class Command {
     std::error_code ec;
     fs::path dir = fs::absolute(c_.state_dir, ec);
     if (ec) return sys_error(ec.value(), "state dir " + q(c_.state_dir));
-    FAAS_TRY_ASSIGN(auto st, StateStore::open(dir));
-    store_.emplace(std::move(st));
+    fs::path run = fs::absolute(c_.run_dir, ec);
+    if (ec) return sys_error(ec.value(), "run dir " + q(c_.run_dir));
+    // Pools, namespaces and leases are all in run.db.
+    FAAS_TRY_ASSIGN(auto st, Stores::open(dir, run));
+    stores_.emplace(std::move(st));
     FAAS_TRY_ASSIGN(Holder self, self_holder());
-    pools_.emplace(*store_, self);
+    pools_.emplace(stores_->run(), self);
     return {};
   }
 
@@ -503,7 +506,7 @@ class Command {
 
   const CommonOptions& c_;
   const Options& o_;
-  std::optional<StateStore> store_;
+  std::optional<Stores> stores_;
   std::optional<NetnsPools> pools_;
   RecordWriter out_{1};
   std::uint64_t release_us_ = 0;

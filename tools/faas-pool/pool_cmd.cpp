@@ -90,10 +90,10 @@ class Command {
     if (ec) return sys_error(ec.value(), "run dir " + q(c_.run_dir));
     fs::path init;
     if (need_init) { FAAS_TRY_ASSIGN(init, init_binary()); }
-    FAAS_TRY_ASSIGN(auto st, StateStore::open(dir));
-    store_.emplace(std::move(st));
+    FAAS_TRY_ASSIGN(auto st, Stores::open(dir, run));
+    stores_.emplace(std::move(st));
     FAAS_TRY_ASSIGN(Holder self, self_holder());
-    pools_.emplace(*store_, run, init, self);
+    pools_.emplace(*stores_, init, self);
     return {};
   }
 
@@ -496,7 +496,7 @@ class Command {
 
   const CommonOptions& c_;
   const Options& o_;
-  std::optional<StateStore> store_;
+  std::optional<Stores> stores_;
   std::optional<SandboxPools> pools_;
   RecordWriter out_;
 };

@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <charconv>
 
+#include "faas/state.hpp"
 #include "faas/sysfs.hpp"
 #include "faas/units.hpp"
 
@@ -337,7 +338,7 @@ Result<Json> MemCgroup::reclaim(std::uint64_t bytes, bool dry_run) const {
   return out;
 }
 
-// The state store's `sandboxes` table, read-only: this never creates the
+// run.db's `sandboxes` table, read-only: this never creates the
 // database or the table (faas-pool owns them).
 namespace {
 
@@ -351,10 +352,10 @@ struct St {
 };
 
 // Rows of (id, cgroup), optionally for one id; empty without a table.
-Result<std::vector<SandboxCgroup>> query_sandboxes(const std::filesystem::path& state_dir,
+Result<std::vector<SandboxCgroup>> query_sandboxes(const std::filesystem::path& run_dir,
                                                    const std::string* id) {
   std::vector<SandboxCgroup> out;
-  std::filesystem::path file = state_dir / "state.db";
+  std::filesystem::path file = run_dir / kRunDbName;
   if (::access(file.c_str(), F_OK) != 0) return out;
   Db db;
   if (sqlite3_open_v2(file.c_str(), &db.db, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK)
@@ -392,15 +393,15 @@ Result<std::vector<SandboxCgroup>> query_sandboxes(const std::filesystem::path& 
 
 }  // namespace
 
-Result<std::vector<SandboxCgroup>> list_sandbox_cgroups(const std::filesystem::path& state_dir) {
-  return query_sandboxes(state_dir, nullptr);
+Result<std::vector<SandboxCgroup>> list_sandbox_cgroups(const std::filesystem::path& run_dir) {
+  return query_sandboxes(run_dir, nullptr);
 }
 
-Result<SandboxCgroup> find_sandbox_cgroup(const std::filesystem::path& state_dir, std::string_view id) {
+Result<SandboxCgroup> find_sandbox_cgroup(const std::filesystem::path& run_dir, std::string_view id) {
   std::string s(id);
-  FAAS_TRY_ASSIGN(auto rows, query_sandboxes(state_dir, &s));
+  FAAS_TRY_ASSIGN(auto rows, query_sandboxes(run_dir, &s));
   if (rows.empty())
-    return Error(Exit::no_input, "no sandbox `" + s + "' with a cgroup in `" + state_dir.string() + "'");
+    return Error(Exit::no_input, "no sandbox `" + s + "' with a cgroup in `" + run_dir.string() + "'");
   return rows.front();
 }
 

@@ -163,9 +163,9 @@ void mark_forks_removed(Json& rec, const std::vector<std::string>& removed) {
 
 // ---- templates ----
 
-Result<void> SandboxPools::pick_userns(SandboxTemplate& t) {
+Result<void> SandboxPools::pick_userns(StateStore& cfg, SandboxTemplate& t) {
   if (!t.userns || t.userns_uid != 0) return {};
-  FAAS_TRY_ASSIGN(auto rows, db_.query("SELECT spec FROM templates"));
+  FAAS_TRY_ASSIGN(auto rows, cfg.query("SELECT spec FROM templates"));
   std::vector<bool> used(kUsernsSlots, false);
   for (const auto& r : rows) {
     Json j = Json::parse(sql_text(r[0]), nullptr, false);
@@ -182,15 +182,16 @@ Result<void> SandboxPools::pick_userns(SandboxTemplate& t) {
 }
 
 Result<void> SandboxPools::template_add(SandboxTemplate& t) {
-  Result<void> r = db_.immediate([&]() -> Result<void> {
-    FAAS_TRY(pick_userns(t));
-    FAAS_TRY(db_.query("INSERT INTO templates (name, backend, spec, created_at) VALUES (?1, ?2, ?3, ?4)",
+  FAAS_TRY_ASSIGN(StateStore* cfg, stores_.state());
+  Result<void> r = cfg->immediate([&]() -> Result<void> {
+    FAAS_TRY(pick_userns(*cfg, t));
+    FAAS_TRY(cfg->query("INSERT INTO templates (name, backend, spec, created_at) VALUES (?1, ?2, ?3, ?4)",
                        {t.name, t.backend, template_json(t).dump(), unix_ms()}));
     return {};
   });
   if (!r) {
     if (r.error().status() == Exit::unavailable) return r;
-    auto existing = db_.query("SELECT 1 FROM templates WHERE name = ?1", {t.name});
+    auto existing = cfg->query("SELECT 1 FROM templates WHERE name = ?1", {t.name});
     if (existing && !existing->empty()) return Error(Exit::cant_create, "template " + t.name + ": exists");
     return std::move(r).error().wrap("template " + t.name);
   }
@@ -198,14 +199,16 @@ Result<void> SandboxPools::template_add(SandboxTemplate& t) {
 }
 
 Result<SandboxTemplate> SandboxPools::template_get(const std::string& name) {
-  FAAS_TRY_ASSIGN(auto rows, db_.query("SELECT spec FROM templates WHERE name = ?1", {name}));
+  FAAS_TRY_ASSIGN(StateStore* cfg, stores_.state());
+  FAAS_TRY_ASSIGN(auto rows, cfg->query("SELECT spec FROM templates WHERE name = ?1", {name}));
   if (rows.empty()) return Error(Exit::no_input, "template " + name + ": not found");
   Json j = Json::parse(sql_text(rows[0][0]), nullptr, false);
   return template_from_json(j);
 }
 
 Result<std::vector<SandboxTemplate>> SandboxPools::template_list() {
-  FAAS_TRY_ASSIGN(auto rows, db_.query("SELECT spec FROM templates ORDER BY name"));
+  FAAS_TRY_ASSIGN(StateStore* cfg, stores_.state());
+  FAAS_TRY_ASSIGN(auto rows, cfg->query("SELECT spec FROM templates ORDER BY name"));
   std::vector<SandboxTemplate> out;
   for (const auto& r : rows) {
     auto t = template_from_json(Json::parse(sql_text(r[0]), nullptr, false));
@@ -215,14 +218,15 @@ Result<std::vector<SandboxTemplate>> SandboxPools::template_list() {
 }
 
 Result<void> SandboxPools::template_rm(const std::string& name) {
-  Result<void> r = db_.immediate([&]() -> Result<void> {
-    FAAS_TRY_ASSIGN(auto t, db_.query("SELECT 1 FROM templates WHERE name = ?1", {name}));
+  FAAS_TRY_ASSIGN(StateStore* cfg, stores_.state());
+  Result<void> r = cfg->immediate([&]() -> Result<void> {
+    FAAS_TRY_ASSIGN(auto t, cfg->query("SELECT 1 FROM templates WHERE name = ?1", {name}));
     if (t.empty()) return Error(Exit::no_input, "template " + name + ": not found");
-    FAAS_TRY_ASSIGN(auto used, db_.query("SELECT name FROM pools WHERE template = ?1", {name}));
+    FAAS_TRY_ASSIGN(auto used, cfg->query("SELECT name FROM pools WHERE template = ?1", {name}));
     if (!used.empty())
       return Error(Exit::data, "template " + name + ": in use by pool " + sql_text(used[0][0]) +
                                    " (pool rm it first)");
-    FAAS_TRY(db_.query("DELETE FROM templates WHERE name = ?1", {name}));
+    FAAS_TRY(cfg->query("DELETE FROM templates WHERE name = ?1", {name}));
     return {};
   });
   return r;
@@ -231,26 +235,23 @@ Result<void> SandboxPools::template_rm(const std::string& name) {
 // ---- pools ----
 
 Result<std::vector<std::string>> SandboxPools::pool_names() {
-  FAAS_TRY_ASSIGN(auto rows, db_.query("SELECT name FROM pools ORDER BY name"));
+  FAAS_TRY_ASSIGN(StateStore* cfg, stores_.state());
+  FAAS_TRY_ASSIGN(auto rows, cfg->query("SELECT name FROM pools ORDER BY name"));
   std::vector<std::string> out;
   for (const auto& r : rows) out.push_back(sql_text(r[0]));
   return out;
 }
 
-Result<PoolInfo> SandboxPools::pool_info(const std::string& pool) {
-  FAAS_TRY_ASSIGN(auto rows, db_.query("SELECT template, size, hits, misses, idle_ttl_ms, min_warm, last_acquire_at "
-                                       "FROM pools WHERE name = ?1", {pool}));
-  if (rows.empty()) return Error(Exit::unavailable, "pool " + pool + ": not found");
-  PoolInfo p;
-  p.name = pool;
-  p.template_name = sql_text(rows[0][0]);
-  p.size = sql_int(rows[0][1]);
-  p.hits = sql_int(rows[0][2]);
-  p.misses = sql_int(rows[0][3]);
-  p.idle_ttl_ms = sql_int(rows[0][4]);
-  p.min_warm = sql_int(rows[0][5]);
-  p.last_acquire_ms = sql_int(rows[0][6]);
-  FAAS_TRY_ASSIGN(auto counts, db_.query("SELECT state, count(*) FROM sandboxes WHERE pool = ?1 GROUP BY state", {pool}));
+Result<void> SandboxPools::pool_runtime(PoolInfo& p) {
+  FAAS_TRY_ASSIGN(auto stats, db_.query("SELECT hits, misses, last_acquire_at FROM pool_stats WHERE pool = ?1",
+                                        {p.name}));
+  if (!stats.empty()) {
+    p.hits = sql_int(stats[0][0]);
+    p.misses = sql_int(stats[0][1]);
+    p.last_acquire_ms = sql_int(stats[0][2]);
+  }
+  FAAS_TRY_ASSIGN(auto counts, db_.query("SELECT state, count(*) FROM sandboxes WHERE pool = ?1 GROUP BY state",
+                                         {p.name}));
   for (const auto& c : counts) {
     std::string st = sql_text(c[0]);
     std::int64_t n = sql_int(c[1]);
@@ -259,15 +260,50 @@ Result<PoolInfo> SandboxPools::pool_info(const std::string& pool) {
     else if (st == "claimed") p.claimed = n;
     else if (st == "destroying") p.destroying = n;
   }
+  return {};
+}
+
+Result<PoolInfo> SandboxPools::pool_info(const std::string& pool) {
+  FAAS_TRY_ASSIGN(StateStore* cfg, stores_.state());
+  FAAS_TRY_ASSIGN(auto rows, cfg->query("SELECT template, size, idle_ttl_ms, min_warm FROM pools WHERE name = ?1",
+                                        {pool}));
+  if (rows.empty()) return Error(Exit::unavailable, "pool " + pool + ": not found");
+  PoolInfo p;
+  p.name = pool;
+  p.template_name = sql_text(rows[0][0]);
+  p.size = sql_int(rows[0][1]);
+  p.idle_ttl_ms = sql_int(rows[0][2]);
+  p.min_warm = sql_int(rows[0][3]);
+  FAAS_TRY(pool_runtime(p));
   return p;
+}
+
+Result<bool> SandboxPools::below_size(const std::string& pool) {
+  FAAS_TRY_ASSIGN(auto rows, db_.query("SELECT (SELECT size FROM pool_stats WHERE pool = ?1), "
+                                       "(SELECT count(*) FROM sandboxes WHERE pool = ?1 AND state = 'warm')",
+                                       {pool}));
+  const std::int64_t warm = sql_int(rows[0][1]);
+  if (!std::holds_alternative<std::monostate>(rows[0][0])) return warm < sql_int(rows[0][0]);
+  // No copy of the size in run.db (a run dir younger than the pool): the
+  // configuration's, copied for the next release.
+  FAAS_TRY_ASSIGN(StateStore* cfg, stores_.state());
+  FAAS_TRY_ASSIGN(auto size, cfg->query("SELECT size FROM pools WHERE name = ?1", {pool}));
+  if (size.empty()) return false;
+  FAAS_TRY(db_.query("INSERT INTO pool_stats (pool, size) VALUES (?1, ?2) "
+                     "ON CONFLICT (pool) DO UPDATE SET size = excluded.size", {pool, sql_int(size[0][0])}));
+  return warm < sql_int(size[0][0]);
 }
 
 Result<AcquireStats> SandboxPools::acquire_stats(const std::string& pool) {
   AcquireStats a;
-  FAAS_TRY_ASSIGN(auto p, db_.query("SELECT samples, sample_us_sum FROM pools WHERE name = ?1", {pool}));
-  if (p.empty()) return Error(Exit::unavailable, "pool " + pool + ": not found");
-  a.total = sql_int(p[0][0]);
-  a.sum_us = sql_int(p[0][1]);
+  FAAS_TRY_ASSIGN(StateStore* cfg, stores_.state());
+  FAAS_TRY_ASSIGN(auto exists, cfg->query("SELECT 1 FROM pools WHERE name = ?1", {pool}));
+  if (exists.empty()) return Error(Exit::unavailable, "pool " + pool + ": not found");
+  FAAS_TRY_ASSIGN(auto p, db_.query("SELECT samples, sample_us_sum FROM pool_stats WHERE pool = ?1", {pool}));
+  if (!p.empty()) {
+    a.total = sql_int(p[0][0]);
+    a.sum_us = sql_int(p[0][1]);
+  }
   FAAS_TRY_ASSIGN(auto rows, db_.query("SELECT us FROM acquire_samples WHERE pool = ?1 ORDER BY us", {pool}));
   a.window = static_cast<std::int64_t>(rows.size());
   auto rank = [&](double pct) -> std::int64_t {  // nearest rank
@@ -282,15 +318,19 @@ Result<AcquireStats> SandboxPools::acquire_stats(const std::string& pool) {
 }
 
 Result<PoolInfo> SandboxPools::pool_set(const std::string& pool, const PoolSettings& s) {
-  Result<void> r = db_.immediate([&]() -> Result<void> {
-    FAAS_TRY_ASSIGN(auto rows, db_.query("SELECT 1 FROM pools WHERE name = ?1", {pool}));
+  FAAS_TRY_ASSIGN(StateStore* cfg, stores_.state());
+  Result<void> r = cfg->immediate([&]() -> Result<void> {
+    FAAS_TRY_ASSIGN(auto rows, cfg->query("SELECT 1 FROM pools WHERE name = ?1", {pool}));
     if (rows.empty()) return Error(Exit::no_input, "pool " + pool + ": not found");
-    if (s.size) FAAS_TRY(db_.query("UPDATE pools SET size = ?1 WHERE name = ?2", {*s.size, pool}));
-    if (s.idle_ttl_ms) FAAS_TRY(db_.query("UPDATE pools SET idle_ttl_ms = ?1 WHERE name = ?2", {*s.idle_ttl_ms, pool}));
-    if (s.min_warm) FAAS_TRY(db_.query("UPDATE pools SET min_warm = ?1 WHERE name = ?2", {*s.min_warm, pool}));
+    if (s.size) FAAS_TRY(cfg->query("UPDATE pools SET size = ?1 WHERE name = ?2", {*s.size, pool}));
+    if (s.idle_ttl_ms) FAAS_TRY(cfg->query("UPDATE pools SET idle_ttl_ms = ?1 WHERE name = ?2", {*s.idle_ttl_ms, pool}));
+    if (s.min_warm) FAAS_TRY(cfg->query("UPDATE pools SET min_warm = ?1 WHERE name = ?2", {*s.min_warm, pool}));
     return {};
   });
   FAAS_TRY(r);
+  if (s.size)
+    FAAS_TRY(db_.query("INSERT INTO pool_stats (pool, size) VALUES (?1, ?2) "
+                       "ON CONFLICT (pool) DO UPDATE SET size = excluded.size", {pool, *s.size}));
   return pool_info(pool);
 }
 
@@ -330,10 +370,10 @@ Result<SandboxRow> SandboxPools::start_one(const SandboxTemplate& t, const std::
   }
   auto on_cloned = [&](pid_t pid, std::uint64_t start) -> Result<void> {
     FAAS_TRY(db_.query("UPDATE sandboxes SET pid = ?1, pid_start = ?2, cgroup = ?3, control = ?4, rootfs = ?5, "
-                       "netns = ?6, ip = ?7 WHERE id = ?8",
+                       "netns = ?6, ip = ?7, spec = ?9 WHERE id = ?8",
                        {std::int64_t{pid}, static_cast<std::int64_t>(start), "faas/" + id,
                         sandbox_control(run_dir_, id).string(), t.rootfs, lease ? lease->id : std::string(),
-                        lease ? format_ipv4(lease->ip) : std::string(), id}));
+                        lease ? format_ipv4(lease->ip) : std::string(), id, template_json(t).dump()}));
     if (lease)
       FAAS_TRY(db_.query("UPDATE netns SET holder_pid = ?1, holder_start = ?2 WHERE id = ?3",
                          {std::int64_t{pid}, static_cast<std::int64_t>(start), lease->id}));
@@ -362,30 +402,43 @@ Result<std::vector<SandboxRow>> SandboxPools::warm(const std::string& pool, std:
                                                    const std::string& template_name, bool idle_policy) {
   std::vector<std::string> ids;
   std::string tname;
-  Result<void> reserved = db_.immediate([&]() -> Result<void> {
-    FAAS_TRY_ASSIGN(auto rows, db_.query("SELECT template, size, idle_ttl_ms, min_warm, last_acquire_at FROM pools "
-                                         "WHERE name = ?1", {pool}));
-    std::int64_t want = size.value_or(1);
+  // The configuration first (state.db): the pool made, or its size changed.
+  std::int64_t size_now = 0;
+  PoolInfo policy;
+  FAAS_TRY_ASSIGN(StateStore* cfg, stores_.state());
+  Result<void> configured = cfg->immediate([&]() -> Result<void> {
+    FAAS_TRY_ASSIGN(auto rows, cfg->query("SELECT template, size, idle_ttl_ms, min_warm FROM pools "
+                                          "WHERE name = ?1", {pool}));
+    size_now = size.value_or(1);
     if (rows.empty()) {
       tname = template_name.empty() ? pool : template_name;
-      FAAS_TRY_ASSIGN(auto t, db_.query("SELECT 1 FROM templates WHERE name = ?1", {tname}));
+      FAAS_TRY_ASSIGN(auto t, cfg->query("SELECT 1 FROM templates WHERE name = ?1", {tname}));
       if (t.empty()) return Error(Exit::no_input, "pool " + pool + ": template " + tname + ": not found");
-      FAAS_TRY(db_.query("INSERT INTO pools (name, template, size, created_at) VALUES (?1, ?2, ?3, ?4)",
-                         {pool, tname, want, unix_ms()}));
+      FAAS_TRY(cfg->query("INSERT INTO pools (name, template, size, created_at) VALUES (?1, ?2, ?3, ?4)",
+                          {pool, tname, size_now, unix_ms()}));
     } else {
       tname = sql_text(rows[0][0]);
-      want = size.value_or(sql_int(rows[0][1]));
-      if (!size && idle_policy) {
-        PoolInfo p;
-        p.size = want;
-        p.idle_ttl_ms = sql_int(rows[0][2]);
-        p.min_warm = sql_int(rows[0][3]);
-        p.last_acquire_ms = sql_int(rows[0][4]);
-        want = warm_target(p);
-      }
+      size_now = size.value_or(sql_int(rows[0][1]));
+      policy.idle_ttl_ms = sql_int(rows[0][2]);
+      policy.min_warm = sql_int(rows[0][3]);
       if (!template_name.empty() && template_name != tname)
         return Error(Exit::data, "pool " + pool + ": uses template " + tname + ", not " + template_name);
-      if (size) FAAS_TRY(db_.query("UPDATE pools SET size = ?1 WHERE name = ?2", {want, pool}));
+      if (size) FAAS_TRY(cfg->query("UPDATE pools SET size = ?1 WHERE name = ?2", {size_now, pool}));
+    }
+    return {};
+  });
+  FAAS_TRY(configured);
+  // Then the sandboxes to start (run.db), counted and reserved under its
+  // write lock, so concurrent warms never overfill the pool.
+  Result<void> reserved = db_.immediate([&]() -> Result<void> {
+    FAAS_TRY_ASSIGN(auto last, db_.query("INSERT INTO pool_stats (pool, size) VALUES (?1, ?2) "
+                                         "ON CONFLICT (pool) DO UPDATE SET size = excluded.size "
+                                         "RETURNING last_acquire_at", {pool, size_now}));
+    std::int64_t want = size_now;
+    if (!size && idle_policy) {
+      policy.size = size_now;
+      policy.last_acquire_ms = last.empty() ? 0 : sql_int(last[0][0]);
+      want = warm_target(policy);
     }
     FAAS_TRY_ASSIGN(auto have, db_.query("SELECT count(*) FROM sandboxes WHERE pool = ?1 AND state IN ('warm', 'starting')", {pool}));
     for (std::int64_t i = sql_int(have[0][0]); i < want; ++i) {
@@ -424,7 +477,8 @@ Result<std::vector<SandboxRow>> SandboxPools::warm(const std::string& pool, std:
 }
 
 Result<std::size_t> SandboxPools::pool_rm(const std::string& pool) {
-  FAAS_TRY_ASSIGN(auto p, db_.query("SELECT 1 FROM pools WHERE name = ?1", {pool}));
+  FAAS_TRY_ASSIGN(StateStore* cfg, stores_.state());
+  FAAS_TRY_ASSIGN(auto p, cfg->query("SELECT 1 FROM pools WHERE name = ?1", {pool}));
   FAAS_TRY_ASSIGN(auto rows, list(pool));
   if (p.empty() && rows.empty()) return Error(Exit::no_input, "pool " + pool + ": not found");
   std::size_t n = 0;
@@ -433,7 +487,8 @@ Result<std::size_t> SandboxPools::pool_rm(const std::string& pool) {
     ++n;
   }
   FAAS_TRY(db_.query("DELETE FROM acquire_samples WHERE pool = ?1", {pool}));
-  FAAS_TRY(db_.query("DELETE FROM pools WHERE name = ?1", {pool}));
+  FAAS_TRY(db_.query("DELETE FROM pool_stats WHERE pool = ?1", {pool}));
+  FAAS_TRY(cfg->query("DELETE FROM pools WHERE name = ?1", {pool}));
   return n;
 }
 
@@ -462,13 +517,28 @@ Result<std::vector<SandboxRow>> SandboxPools::list(const std::string& pool) {
 Result<SandboxRow> SandboxPools::acquire(const std::string& pool, std::chrono::milliseconds wait, bool cold,
                                          const Holder& holder) {
   Stopwatch sw;
-  FAAS_TRY_ASSIGN(auto p, db_.query("SELECT template FROM pools WHERE name = ?1", {pool}));
-  if (p.empty()) return Error(Exit::unavailable, "pool " + pool + ": not found");
-  // One sample in the pool's ring (kAcquireSamples), inside the caller's transaction.
-  auto record_sample = [&]() -> Result<void> {
+  // The pool's template, from state.db: read only when no sandbox is
+  // claimable (an unknown pool fails then, before any wait), so a warm
+  // acquire opens run.db alone.
+  std::optional<std::string> tname;
+  auto pool_template = [&]() -> Result<void> {
+    if (tname) return {};
+    FAAS_TRY_ASSIGN(StateStore* cfg, stores_.state());
+    FAAS_TRY_ASSIGN(auto p, cfg->query("SELECT template FROM pools WHERE name = ?1", {pool}));
+    if (p.empty()) return Error(Exit::unavailable, "pool " + pool + ": not found");
+    tname = sql_text(p[0][0]);
+    return {};
+  };
+  // One sample in the pool's ring (kAcquireSamples) and its counters, inside
+  // the caller's transaction; a hit also counts as one and as the last
+  // acquire.
+  auto record_sample = [&](bool hit, std::int64_t now) -> Result<void> {
     auto us = static_cast<std::int64_t>(sw.elapsed_us());
-    FAAS_TRY_ASSIGN(auto n, db_.query("UPDATE pools SET samples = samples + 1, sample_us_sum = sample_us_sum + ?2 "
-                                      "WHERE name = ?1 RETURNING samples", {pool, us}));
+    FAAS_TRY_ASSIGN(auto n, db_.query("INSERT INTO pool_stats (pool, hits, samples, sample_us_sum, last_acquire_at) "
+                                      "VALUES (?1, ?3, 1, ?2, ?4) ON CONFLICT (pool) DO UPDATE SET "
+                                      "hits = hits + ?3, samples = samples + 1, sample_us_sum = sample_us_sum + ?2, "
+                                      "last_acquire_at = CASE WHEN ?3 THEN ?4 ELSE last_acquire_at END "
+                                      "RETURNING samples", {pool, us, std::int64_t{hit ? 1 : 0}, now}));
     if (n.empty()) return {};
     FAAS_TRY(db_.query("INSERT OR REPLACE INTO acquire_samples (pool, slot, us, at) VALUES (?1, ?2, ?3, ?4)",
                        {pool, (sql_int(n[0][0]) - 1) % kAcquireSamples, us, unix_ms()}));
@@ -499,8 +569,7 @@ Result<SandboxRow> SandboxPools::acquire(const std::string& pool, std::chrono::m
       FAAS_TRY(db_.query("UPDATE sandboxes SET state = 'claimed', holder_pid = ?1, holder_start = ?2, "
                          "claimed_at = ?3, uses = uses + 1, start = 'warm' WHERE id = ?4",
                          {std::int64_t{holder.pid}, static_cast<std::int64_t>(holder.start_time), now, row.id}));
-      FAAS_TRY(db_.query("UPDATE pools SET hits = hits + 1, last_acquire_at = ?2 WHERE name = ?1", {pool, now}));
-      FAAS_TRY(record_sample());
+      FAAS_TRY(record_sample(true, now));
       row.state = "claimed";
       row.holder = holder;
       row.claimed_at = now;
@@ -515,18 +584,21 @@ Result<SandboxRow> SandboxPools::acquire(const std::string& pool, std::chrono::m
       continue;
     }
     if (got) return *got;
+    FAAS_TRY(pool_template());
     if (now_ns() < deadline) {
       sleep_ms(backoff);
       backoff = std::min(backoff * 2, kBackoffCapMs);
       continue;
     }
-    FAAS_TRY(db_.query("UPDATE pools SET misses = misses + 1, last_acquire_at = ?2 WHERE name = ?1", {pool, unix_ms()}));
+    FAAS_TRY(db_.query("INSERT INTO pool_stats (pool, misses, last_acquire_at) VALUES (?1, 1, ?2) "
+                       "ON CONFLICT (pool) DO UPDATE SET misses = misses + 1, last_acquire_at = ?2",
+                       {pool, unix_ms()}));
     if (!cold) return Error(Exit::temp, "pool " + pool + ": no warm sandbox (warm it, --wait, or --cold)");
-    std::string tname = sql_text(p[0][0]), nid = new_id();
-    FAAS_TRY_ASSIGN(auto t, template_get(tname));
+    std::string nid = new_id();
+    FAAS_TRY_ASSIGN(auto t, template_get(*tname));
     FAAS_TRY(db_.query("INSERT INTO sandboxes (id, pool, template, state, start, holder_pid, holder_start, created_at) "
                        "VALUES (?1, ?2, ?3, 'starting', 'cold', ?4, ?5, ?6)",
-                       {nid, pool, tname, std::int64_t{self_.pid}, static_cast<std::int64_t>(self_.start_time), unix_ms()}));
+                       {nid, pool, *tname, std::int64_t{self_.pid}, static_cast<std::int64_t>(self_.start_time), unix_ms()}));
     FAAS_TRY_ASSIGN(auto row, start_one(t, nid));
     FAAS_TRY(db_.query("UPDATE sandboxes SET state = 'claimed', holder_pid = ?1, holder_start = ?2, claimed_at = ?3, "
                        "uses = 1 WHERE id = ?4",
@@ -534,7 +606,7 @@ Result<SandboxRow> SandboxPools::acquire(const std::string& pool, std::chrono::m
     row.state = "claimed";
     row.holder = holder;
     row.uses = 1;
-    FAAS_TRY(db_.immediate(record_sample));
+    FAAS_TRY(db_.immediate([&] { return record_sample(false, 0); }));
     return row;
   }
 }
@@ -544,7 +616,12 @@ Result<void> SandboxPools::mount_invocation_root(const SandboxRow& row, const fs
   std::vector<std::pair<fs::path, std::string>> binds;
   Fd userns;
   if (!row.template_name.empty()) {
-    auto t = template_get(row.template_name);
+    // The template the sandbox started from, kept on its row; state.db's
+    // only for a row from before the split.
+    FAAS_TRY_ASSIGN(auto spec, db_.query("SELECT spec FROM sandboxes WHERE id = ?1", {row.id}));
+    std::string text = spec.empty() ? std::string() : sql_text(spec[0][0]);
+    auto t = text.empty() ? template_get(row.template_name)
+                          : template_from_json(Json::parse(text, nullptr, false));
     if (t) {
       for (const auto& b : t->binds_ro) binds.emplace_back(b.host, b.dest);
       if (t->userns && !binds.empty() && row.pid > 0) {
@@ -570,7 +647,7 @@ Result<std::vector<std::string>> SandboxPools::remove_forks(const std::string& i
     auto begun = fork_begin_remove(db_, f.id, self_);
     if (!begun && begun.error().status() == Exit::no_input) continue;  // removed meanwhile
     FAAS_TRY_CTX(std::move(begun), "sandbox " + id + ": remove fork " + f.id);
-    FAAS_TRY_CTX(remove_fork(forks_root(db_.dir()), fork_dir(db_.dir(), f.id)),
+    FAAS_TRY_CTX(remove_fork(forks_root(stores_.state_dir()), fork_dir(stores_.state_dir(), f.id)),
                  "sandbox " + id + ": remove fork " + f.id);
     FAAS_TRY(fork_delete(db_, f.id));
     out.push_back(f.id);
@@ -615,8 +692,8 @@ Result<SandboxRow> SandboxPools::release(const std::string& id, bool force_destr
     clean = fs::is_empty(sandbox_dir(run_dir_, id) / "invocations", ec) && !ec;
   }
   if (clean) {
-    auto info = pool_info(row->pool);
-    clean = info && info->warm < info->size;  // a full pool keeps its size
+    auto below = below_size(row->pool);
+    clean = below && *below;  // a full pool keeps its size
   }
   if (clean) {
     FAAS_TRY_ASSIGN(auto changed, db_.query("UPDATE sandboxes SET state = 'warm', holder_pid = 0, holder_start = 0, "
@@ -653,30 +730,36 @@ Result<std::vector<std::pair<std::string, std::string>>> SandboxPools::reap() {
   // the pool's minimum. Each is claimed (warm -> destroying) in one
   // transaction that counts the warm ones left, so concurrent reaps never
   // go below the minimum and an acquire never gets a sandbox being reaped.
-  FAAS_TRY_ASSIGN(auto idle, db_.query(
-      "SELECT s.id, s.pool FROM sandboxes s JOIN pools p ON p.name = s.pool "
-      "WHERE s.state = 'warm' AND p.idle_ttl_ms > 0 "
-      "AND ?1 - (CASE WHEN s.idle_since > 0 THEN s.idle_since ELSE s.created_at END) > p.idle_ttl_ms "
-      "ORDER BY s.pool, CASE WHEN s.idle_since > 0 THEN s.idle_since ELSE s.created_at END, s.id",
-      {unix_ms()}));
-  for (const auto& i : idle) {
-    std::string id = sql_text(i[0]), pool = sql_text(i[1]);
-    bool got = false;
-    FAAS_TRY(db_.immediate([&]() -> Result<void> {
-      FAAS_TRY_ASSIGN(auto left, db_.query("SELECT count(*), (SELECT min_warm FROM pools WHERE name = ?1) "
-                                           "FROM sandboxes WHERE pool = ?1 AND state = 'warm'", {pool}));
-      if (sql_int(left[0][0]) <= sql_int(left[0][1])) return {};
-      FAAS_TRY_ASSIGN(auto c, db_.query("UPDATE sandboxes SET state = 'destroying', holder_pid = ?2, holder_start = ?3 "
-                                        "WHERE id = ?1 AND state = 'warm' RETURNING id",
-                                        {id, std::int64_t{self_.pid}, static_cast<std::int64_t>(self_.start_time)}));
-      got = !c.empty();
-      return {};
-    }));
-    if (!got) continue;
-    FAAS_TRY_ASSIGN(auto row, find(id));
-    if (!row) continue;
-    FAAS_TRY_CTX(finish_destroy(*row), "reap");
-    out.emplace_back(id, "idle");
+  FAAS_TRY_ASSIGN(StateStore* cfg, stores_.state());
+  FAAS_TRY_ASSIGN(auto policies, cfg->query("SELECT name, idle_ttl_ms, min_warm FROM pools "
+                                            "WHERE idle_ttl_ms > 0 ORDER BY name"));
+  for (const auto& p : policies) {
+    const std::string pool = sql_text(p[0]);
+    const std::int64_t min_warm = sql_int(p[2]);
+    FAAS_TRY_ASSIGN(auto idle, db_.query(
+        "SELECT id FROM sandboxes WHERE pool = ?1 AND state = 'warm' "
+        "AND ?2 - (CASE WHEN idle_since > 0 THEN idle_since ELSE created_at END) > ?3 "
+        "ORDER BY CASE WHEN idle_since > 0 THEN idle_since ELSE created_at END, id",
+        {pool, unix_ms(), sql_int(p[1])}));
+    for (const auto& i : idle) {
+      std::string id = sql_text(i[0]);
+      bool got = false;
+      FAAS_TRY(db_.immediate([&]() -> Result<void> {
+        FAAS_TRY_ASSIGN(auto left, db_.query("SELECT count(*) FROM sandboxes WHERE pool = ?1 AND state = 'warm'",
+                                             {pool}));
+        if (sql_int(left[0][0]) <= min_warm) return {};
+        FAAS_TRY_ASSIGN(auto c, db_.query("UPDATE sandboxes SET state = 'destroying', holder_pid = ?2, "
+                                          "holder_start = ?3 WHERE id = ?1 AND state = 'warm' RETURNING id",
+                                          {id, std::int64_t{self_.pid}, static_cast<std::int64_t>(self_.start_time)}));
+        got = !c.empty();
+        return {};
+      }));
+      if (!got) continue;
+      FAAS_TRY_ASSIGN(auto row, find(id));
+      if (!row) continue;
+      FAAS_TRY_CTX(finish_destroy(*row), "reap");
+      out.emplace_back(id, "idle");
+    }
   }
   return out;
 }

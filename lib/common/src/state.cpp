@@ -3,6 +3,7 @@
 #include <sqlite3.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -102,10 +103,35 @@ Result<int> read_user_version(sqlite3* db) {
   return static_cast<int>(stmt.col_int(0));
 }
 
-// mkdir -p, with the last component (the state dir itself) 0700: it holds
-// the record of every sandbox and lease on the host.
-Result<void> make_state_dir(const fs::path& state_dir) {
-  if (state_dir.empty()) return Error(Exit::config, "state directory: empty path");
+// The WAL is kept across processes and nothing checkpoints on close (see
+// open_file), so each process's first connection rebuilds the WAL index, and doing so
+// forgets how much of the WAL was checkpointed: a writer then never
+// restarts the WAL from its start, and SQLite's autocheckpoint only copies
+// frames back while the WAL grows with every process that commits (5 MB
+// and 6 ms per open after 600 sequential writers). So after a commit that
+// leaves kWalFrames or more, checkpoint and truncate the WAL, without
+// waiting: a busy reader or writer only makes it a passive checkpoint, and
+// a later commit tries again.
+constexpr int kWalFrames = 64;
+
+int truncate_wal_hook(void*, sqlite3* db, const char* name, int frames) {
+  if (frames < kWalFrames) return SQLITE_OK;
+  sqlite3_busy_timeout(db, 0);
+  sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_TRUNCATE, nullptr, nullptr);
+  sqlite3_busy_timeout(db, kBusyTimeoutMs);
+  return SQLITE_OK;
+}
+
+std::int64_t monotonic_ms() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<std::int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+}
+
+}  // namespace
+
+Result<void> make_state_dir(const fs::path& state_dir, const std::string& what) {
+  if (state_dir.empty()) return Error(Exit::config, what + ": empty path");
   fs::path dir = state_dir.lexically_normal();
   if (!dir.has_filename() && dir != dir.root_path()) dir = dir.parent_path();  // "a/b/"
   fs::path cur;
@@ -120,19 +146,10 @@ Result<void> make_state_dir(const fs::path& state_dir) {
     // EEXIST also when another process created it a moment ago.
     if (err == EEXIST && ::stat(cur.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) continue;
     if (err == EEXIST) err = ENOTDIR;
-    return sys_error(err, "create state directory `" + cur.string() + "`", Exit::cant_create);
+    return sys_error(err, "create " + what + " `" + cur.string() + "`", Exit::cant_create);
   }
   return {};
 }
-
-std::int64_t monotonic_ms() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<std::int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
-}
-
-
-}  // namespace
 
 std::string sql_text(const SqlValue& v) {
   if (const auto* s = std::get_if<std::string>(&v)) return *s;
@@ -216,13 +233,14 @@ int Stmt::columns() const { return sqlite3_column_count(st_); }
 // ---- StateStore ----
 
 StateStore::StateStore(StateStore&& o) noexcept
-    : db_(std::exchange(o.db_, nullptr)), dir_(std::move(o.dir_)) {}
+    : db_(std::exchange(o.db_, nullptr)), dir_(std::move(o.dir_)), created_(o.created_) {}
 
 StateStore& StateStore::operator=(StateStore&& o) noexcept {
   if (this != &o) {
     sqlite3_close_v2(db_);
     db_ = std::exchange(o.db_, nullptr);
     dir_ = std::move(o.dir_);
+    created_ = o.created_;
   }
   return *this;
 }
@@ -230,19 +248,32 @@ StateStore& StateStore::operator=(StateStore&& o) noexcept {
 StateStore::~StateStore() { sqlite3_close_v2(db_); }
 
 Result<StateStore> StateStore::open(const fs::path& state_dir,
-                                    const std::vector<Migration>& migrations) {
+                                    const std::vector<Migration>& migrations,
+                                    const fs::path& run_dir) {
+  return open_file(Kind::state, state_dir, migrations, run_dir);
+}
+
+Result<StateStore> StateStore::open_run(const fs::path& run_dir,
+                                        const std::vector<Migration>& migrations) {
+  return open_file(Kind::run, run_dir, migrations, {});
+}
+
+Result<StateStore> StateStore::open_file(Kind kind, const fs::path& dir,
+                                         const std::vector<Migration>& migrations,
+                                         const fs::path& run_dir) {
   for (std::size_t i = 0; i < migrations.size(); ++i)
     if (migrations[i].version != static_cast<int>(i) + 1)
       return Error(Exit::software, "schema migration " + std::to_string(i + 1) +
                                        " has version " + std::to_string(migrations[i].version));
   const int latest = static_cast<int>(migrations.size());
+  const bool is_run = kind == Kind::run;
 
-  FAAS_TRY(make_state_dir(state_dir));
-  fs::path db_path = state_dir / "state.db";
-  const std::string ctx = "state database `" + db_path.string() + "`";
+  FAAS_TRY(make_state_dir(dir, is_run ? "run directory" : "state directory"));
+  fs::path db_path = dir / (is_run ? kRunDbName : kStateDbName);
+  const std::string ctx = (is_run ? "run database `" : "state database `") + db_path.string() + "`";
 
   StateStore s;
-  s.dir_ = state_dir;
+  s.dir_ = dir;
   // NOMUTEX: a StateStore belongs to one thread, so SQLite's per-connection
   // mutex would be pure overhead.
   int rc = sqlite3_open_v2(db_path.c_str(), &s.db_,
@@ -258,27 +289,56 @@ Result<StateStore> StateStore::open(const fs::path& state_dir,
   FAAS_TRY_ASSIGN(std::string mode, s.set_wal());
   if (mode != "wal") log_warn(ctx + ": journal mode is `" + mode + "`, not `wal`");
   // Every tool is a short process. By default the last connection to close
-  // checkpoints the WAL and deletes it (four fdatasyncs: 2-10 ms on ext4),
-  // and the next process recreates it. Keep the WAL file and leave
-  // checkpoints to commits, bounded at 64 pages: open, two commits and close
-  // then cost ~0.35 ms instead of ~1.5 ms.
+  // checkpoints the WAL and deletes it and the -shm file, and the next
+  // process makes both again: four fdatasyncs under synchronous=NORMAL
+  // (2-10 ms on ext4), and even without fsyncs two inodes made and unlinked
+  // per process, which a busy ext4 makes wait on its journal (faas-netns
+  // acquire 1.0-1.4 ms slower with run.db on this VM's loaded ext4; on a
+  // tmpfs the same either way). So both files keep their WAL and leave
+  // checkpoints to commits, bounded at kWalFrames pages (see
+  // truncate_wal_hook): open, two commits and close then cost ~0.35 ms
+  // instead of ~1.5 ms.
   sqlite3_db_config(s.db_, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr);
   int persist_wal = 1;
   sqlite3_file_control(s.db_, "main", SQLITE_FCNTL_PERSIST_WAL, &persist_wal);
-  // NORMAL is durable across a process crash, which is what a lease needs;
-  // only a power loss may drop the last commits.
-  FAAS_TRY_CTX(s.exec("PRAGMA foreign_keys=ON; PRAGMA synchronous=NORMAL; "
-                      "PRAGMA wal_autocheckpoint=64"),
-               ctx);
+  if (is_run) {
+    // run.db describes mounts, namespaces and processes, all gone after a
+    // power loss or a reboot (and the file with them on the tmpfs /run):
+    // what synchronous=NORMAL would protect against is the one case where
+    // its rows mean nothing anyway. A process crash loses nothing without
+    // fsyncs, as committed pages are in the page cache. So no fsyncs, in
+    // commits or in checkpoints.
+    FAAS_TRY_CTX(s.exec("PRAGMA foreign_keys=ON; PRAGMA synchronous=OFF"), ctx);
+  } else {
+    // NORMAL is durable across a process crash, which is what a
+    // configuration change needs; only a power loss may drop the last commits.
+    FAAS_TRY_CTX(s.exec("PRAGMA foreign_keys=ON; PRAGMA synchronous=NORMAL"), ctx);
+  }
+  sqlite3_wal_hook(s.db_, truncate_wal_hook, nullptr);
 
   auto newer = [&](int v) {
     return Error(Exit::config, ctx + " has schema version " + std::to_string(v) +
                                    ", newer than this build's " + std::to_string(latest) +
-                                   ": use a newer faaskit or another state directory");
+                                   ": use a newer faaskit or another " +
+                                   (is_run ? "run directory" : "state directory"));
   };
   FAAS_TRY_ASSIGN(int current, read_user_version(s.db_));
   if (current > latest) return newer(current);
+  s.created_ = current == 0 && latest > 0;
   if (current < latest) {
+    // A migration that moves rows into run.db: run.db made current first,
+    // then attached (ATTACH cannot run inside the transaction below).
+    const bool with_run = std::any_of(migrations.begin() + current, migrations.end(),
+                                      [](const Migration& m) { return m.with_run; });
+    if (with_run) {
+      if (run_dir.empty())
+        return Error(Exit::software, ctx + ": a schema migration needs the run directory");
+      FAAS_TRY_CTX(open_run(run_dir), ctx + ": migrate");
+      FAAS_TRY_CTX(s.query("ATTACH ?1 AS run", {(run_dir / kRunDbName).string()}), ctx);
+    }
+    ScopeExit detach([&] {
+      if (with_run) sqlite3_exec(s.db_, "DETACH run", nullptr, nullptr, nullptr);
+    });
     // Re-read inside the write lock: a process that opened the same fresh
     // directory at the same moment may have migrated it already.
     auto r = s.immediate([&]() -> Result<void> {
@@ -416,5 +476,25 @@ Result<std::optional<std::string>> StateStore::claim(std::string_view table,
   return claimed;
 }
 
+// ---- Stores ----
+
+Result<Stores> Stores::open(fs::path state_dir, fs::path run_dir) {
+  Stores s;
+  s.state_dir_ = std::move(state_dir);
+  s.run_dir_ = std::move(run_dir);
+  FAAS_TRY_ASSIGN(StateStore run, StateStore::open_run(s.run_dir_));
+  const bool created = run.created();
+  s.run_.emplace(std::move(run));
+  if (created && ::access((s.state_dir_ / kStateDbName).c_str(), F_OK) == 0) FAAS_TRY(s.state());
+  return s;
+}
+
+Result<StateStore*> Stores::state() {
+  if (!state_) {
+    FAAS_TRY_ASSIGN(StateStore st, StateStore::open(state_dir_, schema_migrations(), run_dir_));
+    state_.emplace(std::move(st));
+  }
+  return &*state_;
+}
 
 }  // namespace faas

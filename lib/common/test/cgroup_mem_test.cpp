@@ -128,9 +128,9 @@ TEST(CgroupMem, UnknownSandboxIsNoInputUntilTheTableExists) {
   ASSERT_FALSE(none);
   EXPECT_EQ(none.error().status(), Exit::no_input);
   EXPECT_TRUE(list_sandbox_cgroups(t.root())->empty());
-  exec_sql(t.root() / "state.db", "CREATE TABLE pools(id TEXT);");
+  exec_sql(t.root() / "run.db", "CREATE TABLE pools(id TEXT);");
   EXPECT_EQ(find_sandbox_cgroup(t.root(), "3f2a").error().status(), Exit::no_input);
-  exec_sql(t.root() / "state.db",
+  exec_sql(t.root() / "run.db",
            "CREATE TABLE sandboxes(id TEXT PRIMARY KEY, cgroup TEXT);"
            "INSERT INTO sandboxes VALUES('3f2a', 'faas/web/3f2a'), ('b7', NULL);");
   auto found = find_sandbox_cgroup(t.root(), "3f2a");

@@ -90,11 +90,11 @@ TEST(SandboxPaths, FollowFromTheRunDirAndTheId) {
 
 TEST(SandboxPools, EmptyAndMissingPoolsAndTemplates) {
   test::TempDir tmp;
-  auto st = StateStore::open(tmp.path() / "state");
+  auto st = Stores::open(tmp.path() / "state", tmp.path() / "run");
   ASSERT_TRUE(st) << st.error().what();
   auto self = self_holder();
   ASSERT_TRUE(self);
-  SandboxPools pools(*st, tmp.path() / "run", "/nonexistent/faas-init", *self);
+  SandboxPools pools(*st, "/nonexistent/faas-init", *self);
   auto t = template_from_json(valid_template());
   ASSERT_TRUE(t);
   ASSERT_TRUE(pools.template_add(*t));

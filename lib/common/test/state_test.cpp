@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <map>
@@ -39,9 +40,11 @@ std::string as_text(const SqlValue& v) {
   return {};
 }
 
+// state.db in dir; run.db, where its last migration moves runtime tables,
+// in dir/run.
 StateStore open_ok(const fs::path& dir,
                    const std::vector<Migration>& migrations = schema_migrations()) {
-  auto s = StateStore::open(dir, migrations);
+  auto s = StateStore::open(dir, migrations, dir / "run");
   if (!s) throw std::runtime_error(s.error().what());
   return std::move(s).value();
 }
@@ -532,7 +535,7 @@ TEST(StateStoreConcurrency, FreshDirOpenedAtOnce) {
     test::TempDir tmp;
     const fs::path dir = tmp / "fresh/state";
     Crowd crowd(kProcs, [&](int i) {
-      auto s = StateStore::open(dir, migrations);
+      auto s = StateStore::open(dir, migrations, dir / "run");
       if (!s) {
         std::ofstream(tmp / ("err-" + std::to_string(i))) << s.error().what() << "\n";
         return 10;
@@ -548,6 +551,168 @@ TEST(StateStoreConcurrency, FreshDirOpenedAtOnce) {
     EXPECT_EQ(s.schema_version(), latest);
     EXPECT_EQ(scalar(s, "SELECT count(*) FROM extra"), 1);  // migrated once
   }
+}
+
+// Each open is a first connection (nothing else has the database open), as
+// with one short tool after another: the WAL, kept across them, must not
+// grow with every commit.
+TEST(StateStore, WalStaysBoundedAcrossSequentialWriters) {
+  test::TempDir tmp;
+  std::uintmax_t largest = 0;
+  for (int i = 0; i < 300; ++i) {
+    StateStore s = open_ok(tmp.path());
+    auto r = s.immediate([&]() -> Result<void> {
+      FAAS_TRY(s.query("INSERT OR REPLACE INTO meta VALUES (?1, 'x')", {"k" + std::to_string(i % 7)}));
+      return {};
+    });
+    ASSERT_TRUE(r.ok()) << r.error().what();
+    largest = std::max(largest, fs::file_size(tmp / "state.db-wal"));
+  }
+  EXPECT_LT(largest, 100u * (4096 + 24)) << "frames: " << largest / (4096 + 24);
+}
+
+// ---- the split: state.db (configuration) and run.db (runtime) ----
+
+std::set<std::string> tables_of(StateStore& s) {
+  auto rows = s.query("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name");
+  if (!rows) throw std::runtime_error(rows.error().what());
+  std::set<std::string> out;
+  for (const auto& r : *rows) out.insert(as_text(r[0]));
+  return out;
+}
+
+TEST(StateSplit, FreshRunDir) {
+  test::TempDir tmp;
+  const fs::path run = tmp / "run/faas";
+  auto r = StateStore::open_run(run);
+  ASSERT_TRUE(r.ok()) << r.error().what();
+  EXPECT_TRUE(r->created());
+  EXPECT_TRUE(fs::exists(run / "run.db"));
+  EXPECT_FALSE(fs::exists(run / "state.db"));
+  struct stat st {};
+  ASSERT_EQ(::stat(run.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0700u);
+  EXPECT_EQ(as_text((*r->query("PRAGMA journal_mode"))[0][0]), "wal");
+  EXPECT_EQ(scalar(*r, "PRAGMA synchronous"), 0);  // OFF: see StateStore::open_file
+  EXPECT_EQ(r->schema_version(), static_cast<int>(run_schema_migrations().size()));
+  EXPECT_EQ(tables_of(*r), (std::set<std::string>{"acquire_samples", "forks", "netns", "netns_addresses",
+                                                   "netns_pools", "pool_stats", "sandboxes"}));
+  r = StateStore::open_run(run);
+  ASSERT_TRUE(r.ok()) << r.error().what();
+  EXPECT_FALSE(r->created());
+
+  // A fresh state dir: configuration only.
+  StateStore cfg = open_ok(tmp / "state");
+  EXPECT_EQ(tables_of(cfg), (std::set<std::string>{"meta", "pools", "templates"}));
+  EXPECT_EQ(scalar(cfg, "SELECT count(*) FROM pragma_table_info('pools') WHERE name = 'hits'"), 0);
+  EXPECT_EQ(scalar(cfg, "SELECT count(*) FROM pragma_table_info('pools') WHERE name = 'min_warm'"), 1);
+}
+
+TEST(StateSplit, RunDbOfANewerBuildIsConfigError) {
+  test::TempDir tmp;
+  {
+    auto r = StateStore::open_run(tmp / "run");
+    ASSERT_TRUE(r.ok()) << r.error().what();
+    ASSERT_TRUE(r->exec("PRAGMA user_version = 99").ok());
+  }
+  auto r = StateStore::open_run(tmp / "run");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().status(), Exit::config);
+  EXPECT_NE(r.error().what().find("run database"), std::string::npos) << r.error().what();
+  EXPECT_NE(r.error().what().find("version 99"), std::string::npos) << r.error().what();
+  EXPECT_NE(r.error().what().find("another run directory"), std::string::npos) << r.error().what();
+  auto both = Stores::open(tmp / "state", tmp / "run");
+  ASSERT_FALSE(both.ok());
+  EXPECT_EQ(both.error().status(), Exit::config);
+}
+
+TEST(StateSplit, MigrationIntoRunDbNeedsTheRunDir) {
+  test::TempDir tmp;
+  auto s = StateStore::open(tmp / "state");  // no run dir
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.error().status(), Exit::software);
+  // Nothing half done: version 0 still, so a later open with the run dir
+  // migrates it whole.
+  StateStore ok = open_ok(tmp / "state");
+  EXPECT_EQ(ok.schema_version(), static_cast<int>(schema_migrations().size()));
+}
+
+TEST(StateSplit, HotPathOpensOnlyRunDb) {
+  test::TempDir tmp;
+  { StateStore cfg = open_ok(tmp / "state"); }
+  ASSERT_TRUE(StateStore::open_run(tmp / "run").ok());
+  auto st = Stores::open(tmp / "state", tmp / "run");
+  ASSERT_TRUE(st.ok()) << st.error().what();
+  EXPECT_FALSE(st->state_opened());
+  auto cfg = st->state();
+  ASSERT_TRUE(cfg.ok()) << cfg.error().what();
+  EXPECT_TRUE(st->state_opened());
+  EXPECT_EQ(tables_of(**cfg), (std::set<std::string>{"meta", "pools", "templates"}));
+}
+
+// A state.db from before the split (version 6) whose runtime rows describe
+// live objects: its rows move to run.db, the tables leave state.db, and
+// the pools keep their configuration.
+TEST(StateSplit, UpgradeFromVersion6MovesRuntimeRows) {
+  test::TempDir tmp;
+  const fs::path state = tmp / "state", run = tmp / "run";
+  std::vector<Migration> v6(schema_migrations().begin(), schema_migrations().begin() + 6);
+  {
+    auto old = StateStore::open(state, v6);
+    ASSERT_TRUE(old.ok()) << old.error().what();
+    ASSERT_EQ(old->schema_version(), 6);
+    auto seeded = old->exec(
+        "INSERT INTO meta VALUES ('owner', 'test');"
+        "INSERT INTO templates VALUES ('hello', 'native', '{\"name\":\"hello\"}', 1);"
+        "INSERT INTO pools (name, template, size, hits, misses, created_at, samples, sample_us_sum,"
+        "  last_acquire_at, idle_ttl_ms, min_warm) VALUES ('hello', 'hello', 3, 7, 2, 1, 7, 700, 99, 5000, 1);"
+        "INSERT INTO forks (id, method, base, parent, depth, lowers, tmpfs_bytes, state, holder_pid,"
+        "  holder_start, created_at, sandbox) VALUES ('f1', 'overlay', '/b', NULL, 1, '[\"/b\"]', 0,"
+        "  'ready', 10, 11, 12, 's1');"
+        "INSERT INTO netns_pools VALUES ('np', 't1', '10.0.0.0/24', 'fbt1', 1500, 2, 'ready', 0, 0, 1);"
+        "INSERT INTO netns (id, pool, name, host_if, state, created_at) VALUES ('n1', 'np', 'fnt1-0',"
+        "  'fvt1-0', 'ready', 1);"
+        "INSERT INTO netns_addresses VALUES (167772162, 'np', 'n1');"
+        "INSERT INTO sandboxes (id, pool, template, state, pid, pid_start, cgroup, created_at, idle_since)"
+        "  VALUES ('s1', 'hello', 'hello', 'claimed', 42, 43, 'faas/s1', 1, 2);"
+        "INSERT INTO acquire_samples VALUES ('hello', 0, 100, 1);");
+    ASSERT_TRUE(seeded.ok()) << seeded.error().what();
+  }
+  auto st = Stores::open(state, run);  // a new run.db: the state.db is migrated too
+  ASSERT_TRUE(st.ok()) << st.error().what();
+  EXPECT_TRUE(st->state_opened());
+  StateStore& r = st->run();
+  EXPECT_EQ(scalar(r, "SELECT count(*) FROM forks WHERE id = 'f1' AND sandbox = 's1' AND lowers = '[\"/b\"]'"
+                      " AND holder_pid = 10 AND holder_start = 11"), 1);
+  EXPECT_EQ(scalar(r, "SELECT count(*) FROM netns_pools WHERE name = 'np' AND bridge = 'fbt1'"), 1);
+  EXPECT_EQ(scalar(r, "SELECT count(*) FROM netns WHERE id = 'n1' AND host_if = 'fvt1-0'"), 1);
+  EXPECT_EQ(scalar(r, "SELECT addr FROM netns_addresses WHERE netns = 'n1'"), 167772162);
+  EXPECT_EQ(scalar(r, "SELECT count(*) FROM sandboxes WHERE id = 's1' AND state = 'claimed' AND pid = 42"
+                      " AND idle_since = 2 AND spec = ''"), 1);
+  EXPECT_EQ(scalar(r, "SELECT us FROM acquire_samples WHERE pool = 'hello' AND slot = 0"), 100);
+  EXPECT_EQ(scalar(r, "SELECT size * 1000000 + hits * 10000 + misses * 1000 + samples * 100 + (sample_us_sum = 700)"
+                      " * 10 + (last_acquire_at = 99) FROM pool_stats WHERE pool = 'hello'"),
+            3 * 1000000 + 7 * 10000 + 2 * 1000 + 7 * 100 + 10 + 1);
+
+  auto cfg = st->state();
+  ASSERT_TRUE(cfg.ok());
+  StateStore& c = **cfg;
+  EXPECT_EQ(c.schema_version(), static_cast<int>(schema_migrations().size()));
+  EXPECT_EQ(tables_of(c), (std::set<std::string>{"meta", "pools", "templates"}));
+  EXPECT_EQ(scalar(c, "SELECT size * 10000 + idle_ttl_ms + min_warm FROM pools WHERE name = 'hello'"),
+            3 * 10000 + 5000 + 1);
+  EXPECT_EQ(scalar(c, "SELECT count(*) FROM pragma_table_info('pools') WHERE name IN "
+                      "('hits', 'misses', 'samples', 'sample_us_sum', 'last_acquire_at')"), 0);
+  EXPECT_EQ(scalar(c, "SELECT count(*) FROM templates"), 1);
+  EXPECT_EQ(scalar(c, "SELECT count(*) FROM meta"), 1);
+  // Nothing left attached to the state connection.
+  EXPECT_EQ(scalar(c, "SELECT count(*) FROM pragma_database_list WHERE name = 'run'"), 0);
+
+  // Opened again: nothing moves twice.
+  st = Stores::open(state, run);
+  ASSERT_TRUE(st.ok()) << st.error().what();
+  EXPECT_FALSE(st->state_opened());
+  EXPECT_EQ(scalar(st->run(), "SELECT count(*) FROM forks"), 1);
 }
 
 TEST(NewId, TwelveHexCharsAndDistinct) {

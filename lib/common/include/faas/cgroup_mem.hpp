@@ -102,10 +102,10 @@ struct SandboxCgroup {
   std::string cgroup;  // from the hierarchy root: "faas/web/3f2a9c"
 };
 
-// The sandboxes with a cgroup in the state dir's database (read-only; empty
-// when there is no database or no `sandboxes` table yet).
-Result<std::vector<SandboxCgroup>> list_sandbox_cgroups(const std::filesystem::path& state_dir);
-// Exit::no_input: "no sandbox `ID' in <state_dir>".
-Result<SandboxCgroup> find_sandbox_cgroup(const std::filesystem::path& state_dir, std::string_view id);
+// The sandboxes with a cgroup in the run dir's database, run.db (read-only;
+// empty when there is no database or no `sandboxes` table yet).
+Result<std::vector<SandboxCgroup>> list_sandbox_cgroups(const std::filesystem::path& run_dir);
+// Exit::no_input: "no sandbox `ID' in <run_dir>".
+Result<SandboxCgroup> find_sandbox_cgroup(const std::filesystem::path& run_dir, std::string_view id);
 
 }  // namespace faas

@@ -1,6 +1,8 @@
-// The `forks` table of the state store: which forks exist, what they are made
-// of, who holds them. A fork's paths are never stored: they follow from the
-// state dir and the ID (STATE/forks/ID/...), so a row cannot point elsewhere.
+// The `forks` table of run.db: which forks exist, what they are made of, who
+// holds them. A fork's paths are never stored: they follow from the state
+// dir and the ID (STATE/forks/ID/...), so a row cannot point elsewhere. The
+// directories stay on the state dir's filesystem, where btrfs snapshots and
+// reflinks of a base can be made; the rows live with the mounts.
 //
 // Lifecycle: a row is inserted as `creating` (held by the creating process)
 // before anything touches the disk, becomes `ready` (held by the fork's

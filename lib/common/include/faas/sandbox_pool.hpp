@@ -1,6 +1,9 @@
-// Warm sandbox pools in the state store: templates (what a sandbox runs),
-// pools (how many to keep warm) and sandboxes (one row each, in the states
-// starting -> warm -> claimed -> warm ... -> destroying -> gone).
+// Warm sandbox pools in the state store: templates (what a sandbox runs) and
+// pools (how many to keep warm) in state.db, sandboxes (one row each, in the
+// states starting -> warm -> claimed -> warm ... -> destroying -> gone) and
+// the pools' counters in run.db. Acquiring from a warm pool, releasing, and
+// finding a sandbox read run.db alone; state.db is opened when a command
+// needs a template or a pool's configuration.
 //
 // Every transition that two processes could race on is one BEGIN IMMEDIATE
 // transaction (StateStore::claim), so concurrent acquirers never get the
@@ -95,9 +98,9 @@ void mark_forks_removed(Json& rec, const std::vector<std::string>& removed);
 class SandboxPools {
  public:
   // init_binary: the host's static faas-init, bound into every sandbox.
-  SandboxPools(StateStore& store, std::filesystem::path run_dir, std::filesystem::path init_binary,
-               Holder self)
-      : db_(store), run_dir_(std::move(run_dir)), init_(std::move(init_binary)), self_(self) {}
+  SandboxPools(Stores& stores, std::filesystem::path init_binary, Holder self)
+      : db_(stores.run()), stores_(stores), run_dir_(stores.run_dir()), init_(std::move(init_binary)),
+        self_(self) {}
 
   // Adds the template; with userns and no uid, picks its range (set in t).
   Result<void> template_add(SandboxTemplate& t);
@@ -159,12 +162,18 @@ class SandboxPools {
   Result<bool> claim_for_destroy(const std::string& id, const std::string& from_state);
   Result<void> finish_destroy(const SandboxRow& row);
   Result<void> release_netns(const std::string& lease_id);
-  Result<void> pick_userns(SandboxTemplate& t);
+  Result<void> pick_userns(StateStore& cfg, SandboxTemplate& t);
+  // The pool's counters and its sandboxes by state (run.db) into p.
+  Result<void> pool_runtime(PoolInfo& p);
+  // Whether the pool holds fewer warm sandboxes than its size (false for a
+  // pool that is gone).
+  Result<bool> below_size(const std::string& pool);
   // The number of warm sandboxes `warm --all` keeps: the size, or with an
   // idle TTL and no acquire within it, the minimum.
   std::int64_t warm_target(const PoolInfo& p) const;
 
-  StateStore& db_;
+  StateStore& db_;  // run.db
+  Stores& stores_;
   std::filesystem::path run_dir_, init_;
   Holder self_;
 };

@@ -1,6 +1,12 @@
-// The state store: one SQLite database in the state dir (WAL, busy timeout,
-// schema migrations), shared by every tool. Concurrent processes never
-// double-claim a row: claims run in BEGIN IMMEDIATE transactions.
+// The state store: two SQLite databases shared by every tool (WAL, busy
+// timeout, schema migrations), split by how long their rows live.
+//   STATE_DIR/state.db  what survives a reboot: templates and pools (their
+//                       configuration).
+//   RUN_DIR/run.db      what describes kernel objects, which a reboot
+//                       takes away: forks, netns pools and leases,
+//                       sandboxes, acquire samples and pool counters.
+// Hot commands open run.db alone. Concurrent processes never double-claim a
+// row: claims run in BEGIN IMMEDIATE transactions.
 #pragma once
 
 #include <cstdint>
@@ -63,10 +69,18 @@ class Stmt {
 struct Migration {
   int version;          // 1, 2, 3... strictly increasing, never edited once shipped
   const char* sql;
+  // Runs with the run dir's database (created and migrated first) attached
+  // as `run`: a migration of state.db that moves rows into run.db.
+  bool with_run = false;
 };
 
-// The project's schema, in lib/common/src/schema.cpp (append only).
+// The schemas, in lib/common/src/schema.cpp (append only, one list per file):
+// state.db's and run.db's.
 const std::vector<Migration>& schema_migrations();
+const std::vector<Migration>& run_schema_migrations();
+
+inline constexpr const char* kStateDbName = "state.db";
+inline constexpr const char* kRunDbName = "run.db";
 
 // One connection, for one thread of one process: a StateStore must not cross
 // fork(2) (SQLite's POSIX locks belong to the process that took them); a
@@ -75,9 +89,14 @@ class StateStore {
  public:
   // Opens (creating, mode 0700) state_dir and state_dir/state.db, sets WAL and
   // a busy timeout, and applies pending migrations (Exit::config when the
-  // database is newer than this build).
+  // database is newer than this build). A pending migration `with_run`
+  // needs run_dir (Exit::software without one).
   static Result<StateStore> open(const std::filesystem::path& state_dir,
-                                 const std::vector<Migration>& migrations = schema_migrations());
+                                 const std::vector<Migration>& migrations = schema_migrations(),
+                                 const std::filesystem::path& run_dir = {});
+  // Opens (creating, mode 0700) run_dir and run_dir/run.db the same way.
+  static Result<StateStore> open_run(const std::filesystem::path& run_dir,
+                                     const std::vector<Migration>& migrations = run_schema_migrations());
 
   StateStore(StateStore&& o) noexcept;
   StateStore& operator=(StateStore&& o) noexcept;
@@ -86,6 +105,8 @@ class StateStore {
 
   const std::filesystem::path& dir() const { return dir_; }
   int schema_version() const;
+  // Whether this open created the schema (a new, empty database).
+  bool created() const { return created_; }
 
   Result<void> exec(std::string_view sql);
   Result<Stmt> prepare(std::string_view sql);
@@ -110,12 +131,44 @@ class StateStore {
                                            std::string_view new_state, const Holder& holder);
 
  private:
+  enum class Kind { state, run };
   StateStore() = default;
+  static Result<StateStore> open_file(Kind kind, const std::filesystem::path& dir,
+                                      const std::vector<Migration>& migrations,
+                                      const std::filesystem::path& run_dir);
   Result<std::string> set_wal();
 
   sqlite3* db_ = nullptr;
   std::filesystem::path dir_;
+  bool created_ = false;
 };
+
+// A tool's two databases: run.db opened up front, state.db on first use, so
+// a command that needs no configuration never pays for opening it.
+class Stores {
+ public:
+  // Opens run_dir/run.db (both paths made absolute by the caller). A run.db
+  // it creates may be the first since an upgrade: an existing state.db is
+  // then opened too, which moves the rows an older state.db held into it.
+  static Result<Stores> open(std::filesystem::path state_dir, std::filesystem::path run_dir);
+
+  StateStore& run() { return *run_; }
+  // state.db, opened (and migrated) on the first call.
+  Result<StateStore*> state();
+  bool state_opened() const { return state_.has_value(); }
+  const std::filesystem::path& state_dir() const { return state_dir_; }
+  const std::filesystem::path& run_dir() const { return run_dir_; }
+
+ private:
+  Stores() = default;
+  std::filesystem::path state_dir_, run_dir_;
+  std::optional<StateStore> run_, state_;
+};
+
+// mkdir -p, with the last component (the state or run dir itself) 0700: it
+// holds the record of every sandbox and lease on the host. `what` names it
+// in errors ("state directory").
+Result<void> make_state_dir(const std::filesystem::path& dir, const std::string& what);
 
 // --state-dir / --run-dir resolution: flag, then $FAAS_STATE_DIR /
 // $FAAS_RUN_DIR, then /var/lib/faas and /run/faas.
