@@ -514,8 +514,14 @@ Result<void> destroy_dir(const fs::path& dir, RemoveReport& report) {
     report.detached = true;
     report.notes.push_back(q(merged) + " was busy: detached lazily");
   }
-  if (::umount2(dir.c_str(), MNT_DETACH | UMOUNT_NOFOLLOW) != 0 && errno != EINVAL && errno != ENOENT)
+  if (::umount2(dir.c_str(), MNT_DETACH | UMOUNT_NOFOLLOW) == 0) {
+    // The tmpfs covered the whole fork: what is left is its empty mount
+    // point. Anything else (a stacked mount, an entry) fails the rmdir and
+    // takes the long way.
+    if (::rmdir(dir.c_str()) == 0) return {};
+  } else if (errno != EINVAL && errno != ENOENT) {
     return sys_error("detach " + q(dir));
+  }
   FAAS_TRY(unmount_all(merged, report));
   FAAS_TRY(unmount_all(dir / "rw", report));  // --upper-tmpfs before the fork dir was one
   FAAS_TRY(unmount_all(dir, report));
