@@ -104,8 +104,7 @@ class Forker {
     FAAS_TRY_ASSIGN(auto st, StateStore::open(state_dir_));
     store_.emplace(std::move(st));
     root_ = forks_root(state_dir_);
-    if (::mkdir(root_.c_str(), 0700) != 0 && errno != EEXIST)
-      return sys_error("create " + q(root_), Exit::cant_create);
+    FAAS_TRY_ASSIGN(root_fd_, open_forks_root(root_));
     FAAS_TRY_ASSIGN(self_, self_holder());
     return {};
   }
@@ -160,6 +159,16 @@ class Forker {
                                      q(want.empty() ? "null" : want) + ": refusing the record");
     }
     return {};
+  }
+
+  // Held while a fork directory has no row (see fork_state.hpp).
+  struct Unlock {
+    int fd;
+    void operator()() const { unlock_forks(fd); }
+  };
+  Result<ScopeExit<Unlock>> lock_shared() {
+    FAAS_TRY(lock_forks_shared(root_fd_.get()));
+    return ScopeExit<Unlock>(Unlock{root_fd_.get()});
   }
 
   Result<ForkRow> find_fork(const std::string& id) {
@@ -299,16 +308,17 @@ class Forker {
     row.depth = src.depth;
     for (const auto& l : src.lowers) row.lowers.push_back(l.string());
     row.tmpfs_bytes = tmpfs_bytes_;
+    row.created_at = unix_ms();
+    ForkSpec spec{src, m, fork_dir(state_dir_, row.id), tmpfs_bytes_, &g_interrupted};
+    if (m == ForkMethod::overlay) return overlay_one(rec, row, spec, holder, total);
+
     row.state = kForkCreating;
     row.holder = self_;
-    row.created_at = unix_ms();
-
     Stopwatch sw;
     FAAS_TRY_CTX(fork_insert(*store_, row), "fork of " + q(row.base));
     std::uint64_t state_us = sw.elapsed_us();
     ScopeExit drop_row([&] { (void)fork_delete(*store_, row.id); });
 
-    ForkSpec spec{src, m, fork_dir(state_dir_, row.id), tmpfs_bytes_, &g_interrupted};
     FAAS_TRY_ASSIGN(ForkLayout layout, make_fork(spec));
     ScopeExit unmake([&] { (void)remove_fork(root_, spec.dir); });
     if (g_interrupted.load()) return Error(Exit::temp, "fork of " + q(row.base) + ": interrupted");
@@ -325,6 +335,29 @@ class Forker {
     if (layout.mount_us > 0) add_timing(rec, c_.tool, "mount", layout.mount_us);
     if (layout.copy_us > 0)
       add_timing(rec, c_.tool, m == ForkMethod::btrfs ? "snapshot" : "clone", layout.copy_us);
+    add_timing(rec, c_.tool, "state", state_us);
+    add_timing(rec, c_.tool, "total", total.elapsed_us());
+    return {};
+  }
+
+  // An overlay fork is made in a millisecond: made first, then its row goes
+  // in as ready, in one transaction (which checks that a parent is still
+  // ready). Until then the shared lock tells gc the directory is not debris.
+  Result<void> overlay_one(Json& rec, ForkRow& row, const ForkSpec& spec, const Holder& holder,
+                           const Stopwatch& total) {
+    FAAS_TRY_ASSIGN(auto locked, lock_shared());
+    FAAS_TRY_ASSIGN(ForkLayout layout, make_fork(spec));
+    ScopeExit unmake([&] { (void)remove_fork(root_, spec.dir); });
+    if (g_interrupted.load()) return Error(Exit::temp, "fork of " + q(row.base) + ": interrupted");
+    row.state = kForkReady;
+    row.holder = holder;
+    Stopwatch sw;
+    FAAS_TRY_CTX(fork_insert(*store_, row), "fork of " + q(row.base));
+    const std::uint64_t state_us = sw.elapsed_us();
+    unmake.release();
+
+    rec["fork"] = fork_json(row, layout);
+    add_timing(rec, c_.tool, "mount", layout.mount_us);
     add_timing(rec, c_.tool, "state", state_us);
     add_timing(rec, c_.tool, "total", total.elapsed_us());
     return {};
@@ -408,9 +441,12 @@ class Forker {
     SignalsDeferred deferred;
     FAAS_TRY_ASSIGN(auto found, find_fork(id));
     FAAS_TRY(check_record_paths(found, rec_fork));
-    FAAS_TRY_ASSIGN(auto row, fork_begin_remove(*store_, id, self_));
+    // The row goes first, in one transaction with the checks; the
+    // directory after, under the shared lock: were this process to die in
+    // between, gc would find a directory without a row and remove it.
+    FAAS_TRY_ASSIGN(auto locked, lock_shared());
+    FAAS_TRY_ASSIGN(auto row, fork_delete_checked(*store_, id, self_));
     FAAS_TRY_ASSIGN(auto report, remove_fork(root_, fork_dir(state_dir_, row.id)));
-    FAAS_TRY(fork_delete(*store_, row.id));
     for (const auto& n : report.notes) log_warn("fork " + q(row.id) + ": " + n);
     return report;
   }
@@ -510,13 +546,6 @@ class Forker {
     }
     FAAS_TRY(require_root("gc"));
     FAAS_TRY(open_state());
-    // Directories first, rows second: a fork's row exists before its
-    // directory and goes after it, so a directory without a row is debris.
-    std::vector<std::string> dirs;
-    std::error_code ec;
-    for (const auto& e : fs::directory_iterator(root_, ec))
-      if (valid_fork_id(e.path().filename().string())) dirs.push_back(e.path().filename().string());
-    if (ec) return sys_error(ec.value(), "list " + q(root_.string()));
     FAAS_TRY_ASSIGN(auto rows, fork_list(*store_));
 
     const std::int64_t now = unix_ms();
@@ -576,11 +605,31 @@ class Forker {
       f["reason"] = why;
       FAAS_TRY(emit(std::move(f), row.id, fork_method_name(row.method), why));
     }
-    for (const auto& d : dirs) {
-      if (std::any_of(rows.begin(), rows.end(), [&](const ForkRow& r) { return r.id == d; })) continue;
-      FAAS_TRY_ASSIGN(auto report, remove_fork(root_, root_ / d));
-      Json f{{"id", d}, {"removed", true}, {"detached", report.detached}, {"reason", "orphan"}};
-      FAAS_TRY(emit(std::move(f), d, "?", "orphan"));
+    // A directory without a row is debris once no maker or remover holds
+    // the lock (an overlay fork's directory comes before its row, and stays
+    // after it while rm takes it apart). Directories first, rows second:
+    // a fork made by copying has its row before its directory, and faas-pool
+    // deletes a row after the directory.
+    FAAS_TRY_ASSIGN(bool exclusive, try_lock_forks_exclusive(root_fd_.get(), kGcLockWaitMs));
+    if (!exclusive) {
+      log_info("gc: forks are being made or removed all the time: directories without a row "
+               "are left for the next gc");
+    } else {
+      ScopeExit unlock([fd = root_fd_.get()] { unlock_forks(fd); });
+      std::vector<std::string> dirs;
+      std::error_code ec;
+      for (const auto& e : fs::directory_iterator(root_, ec))
+        if (valid_fork_id(e.path().filename().string())) dirs.push_back(e.path().filename().string());
+      if (ec) return sys_error(ec.value(), "list " + q(root_.string()));
+      FAAS_TRY_ASSIGN(auto now_rows, fork_list(*store_));
+      for (const auto& d : dirs) {
+        if (std::any_of(now_rows.begin(), now_rows.end(), [&](const ForkRow& r) { return r.id == d; }))
+          continue;
+        SignalsDeferred deferred;
+        FAAS_TRY_ASSIGN(auto report, remove_fork(root_, root_ / d));
+        Json f{{"id", d}, {"removed", true}, {"detached", report.detached}, {"reason", "orphan"}};
+        FAAS_TRY(emit(std::move(f), d, "?", "orphan"));
+      }
     }
     if (!print && !table.empty()) {
       std::string text = table.render();
@@ -591,7 +640,10 @@ class Forker {
 
   const CommonOptions& c_;
   const Options& o_;
+  static constexpr int kGcLockWaitMs = 2000;
+
   fs::path state_dir_, root_;
+  Fd root_fd_;  // the forks dir: its lock
   std::optional<StateStore> store_;
   std::optional<SandboxPools> pools_;
   Holder self_, holder_;
