@@ -229,6 +229,25 @@ StateStore& StateStore::operator=(StateStore&& o) noexcept {
 
 StateStore::~StateStore() { sqlite3_close_v2(db_); }
 
+// The wal_autocheckpoint that open() sets.
+constexpr int kAutoCheckpointFrames = 64;
+
+void StateStore::truncate_wal_on_checkpoint() {
+  sqlite3_wal_hook(
+      db_,
+      [](void*, sqlite3* db, const char* name, int frames) -> int {
+        if (frames < kAutoCheckpointFrames) return SQLITE_OK;
+        // No waiting for readers: when one is in the WAL, the checkpoint
+        // copies what it can (like the default one) and a later commit
+        // truncates.
+        sqlite3_busy_timeout(db, 0);
+        (void)sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_TRUNCATE, nullptr, nullptr);
+        sqlite3_busy_timeout(db, kBusyTimeoutMs);
+        return SQLITE_OK;
+      },
+      nullptr);
+}
+
 Result<StateStore> StateStore::open(const fs::path& state_dir,
                                     const std::vector<Migration>& migrations) {
   for (std::size_t i = 0; i < migrations.size(); ++i)

@@ -98,6 +98,14 @@ class StateStore {
   // calling it inside fn is Exit::software.
   Result<void> immediate(const std::function<Result<void>()>& fn);
 
+  // For a process that commits once. The WAL starts over only when a
+  // write follows a complete checkpoint in the same connection (the next
+  // process's recovery forgets checkpoints): with one commit per process
+  // it would grow without end, and every open would read all of it. With
+  // this, the automatic checkpoint (same threshold) truncates the WAL
+  // when no other process is reading it, instead of leaving it whole.
+  void truncate_wal_on_checkpoint();
+
   // Claims one row of `table` atomically: in one BEGIN IMMEDIATE transaction,
   // picks the first row (by rowid) matching `where` (a constant SQL fragment,
   // never user input; parameters bound from `params`), sets `state` to
