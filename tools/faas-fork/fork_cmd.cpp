@@ -9,7 +9,10 @@
 #include <array>
 #include <atomic>
 #include <filesystem>
+#include <climits>
+#include <cstdint>
 #include <optional>
+#include <string_view>
 
 #include "faas/fork_state.hpp"
 #include "faas/holder.hpp"
@@ -103,6 +106,8 @@ class Forker {
     if (ec) return sys_error(ec.value(), "state dir " + q(c_.state_dir));
     FAAS_TRY_ASSIGN(auto st, StateStore::open(state_dir_));
     store_.emplace(std::move(st));
+    // Creating or removing an overlay fork is one commit.
+    store_->truncate_wal_on_checkpoint();
     root_ = forks_root(state_dir_);
     FAAS_TRY_ASSIGN(root_fd_, open_forks_root(root_));
     FAAS_TRY_ASSIGN(self_, self_holder());
@@ -652,6 +657,47 @@ class Forker {
 };
 
 }  // namespace
+
+bool parse_quick(int argc, char** argv, CommonOptions& common, Options& opts) {
+  CommonOptions c;
+  Options o;
+  QuickCommon qc(c, "faas-fork");
+  const bool rm = argc > 1 && std::string_view(argv[1]) == "rm";
+  if (rm) {
+    o.command = Command::rm;
+    if (!faas::parse_quick(argc, argv, 2,
+                           {qc.state_dir(), qc.run_dir(), qc.json(), qc.table(), qc.keep_going(),
+                            qc.log_format()},
+                           &o.ids, {"rm", "ls", "gc"}) ||
+        o.ids.empty())
+      return false;
+  } else {
+    std::string holder;
+    if (!faas::parse_quick(argc, argv, 1,
+                           {{"--overlay", &o.overlay}, {"--btrfs", &o.btrfs},
+                            {"--reflink", &o.reflink}, {"--copy", &o.copy},
+                            {"--auto", &o.automatic}, {"--base", nullptr, &o.base},
+                            {"--upper-tmpfs", nullptr, &o.upper_tmpfs},
+                            {"--holder", nullptr, &holder}, qc.state_dir(), qc.run_dir(),
+                            qc.json(), qc.table(), qc.keep_going(), qc.log_format()}))
+      return false;
+    if (!holder.empty()) {
+      // What CLI::PositiveNumber and the conversion to pid_t accept.
+      long long v = 0;
+      for (char ch : holder) {
+        if (ch < '0' || ch > '9') return false;
+        v = v * 10 + (ch - '0');
+        if (v > INT32_MAX) return false;
+      }
+      if (v <= 0) return false;
+      o.holder = static_cast<pid_t>(v);
+    }
+  }
+  if (!qc.finish()) return false;
+  common = std::move(c);
+  opts = std::move(o);
+  return true;
+}
 
 Result<Exit> run(const CommonOptions& common, const Options& opts) {
   return Forker(common, opts).run();
