@@ -391,6 +391,29 @@ fork_record_ok='.v == 1 and (.fork.id | test("^[0-9a-f]{12}$")) and (.fork as $f
 	[ ! -e "$BASE/written" ]
 }
 
+@test "fork: rm keeps an overlay fork's empty directory as a spare, the next fork takes it, gc deletes spares" {
+	fork --overlay --base "$BASE"
+	local first=$ID ino
+	ino=$(stat -c %i "$FAAS_STATE_DIR/forks")
+	run_faas "$FAAS_FORK" rm "$first"
+	[ "$status" -eq 0 ]
+	[ ! -e "$FAAS_STATE_DIR/forks/$first" ]
+	[ "$(ls -A "$FAAS_STATE_DIR/fork-spares")" = "$first" ]
+	[ -z "$(ls -A "$FAAS_STATE_DIR/fork-spares/$first")" ]
+	assert_no_fork_left
+	fork --overlay --base "$BASE"
+	[ -z "$(ls -A "$FAAS_STATE_DIR/fork-spares")" ]
+	[ "$(stat -c %a "$FAAS_STATE_DIR/forks/$ID")" = 700 ]
+	[ "$(cat "$MERGED/etc/hostname")" = base ]
+	run_faas "$FAAS_FORK" rm "$ID"
+	[ -n "$(ls -A "$FAAS_STATE_DIR/fork-spares")" ]
+	run_faas "$FAAS_FORK" gc
+	[ "$status" -eq 0 ]
+	[ -z "$(ls -A "$FAAS_STATE_DIR/fork-spares")" ]
+	assert_no_fork_left
+	[ "$(stat -c %i "$FAAS_STATE_DIR/forks")" = "$ino" ]
+}
+
 # ---- copy, reflink, btrfs ----
 
 @test "fork: copy keeps modes, owners, times, xattrs, ACLs, hard links, symlinks, devices and holes" {

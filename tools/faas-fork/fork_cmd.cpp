@@ -314,7 +314,8 @@ class Forker {
     for (const auto& l : src.lowers) row.lowers.push_back(l.string());
     row.tmpfs_bytes = tmpfs_bytes_;
     row.created_at = unix_ms();
-    ForkSpec spec{src, m, fork_dir(state_dir_, row.id), tmpfs_bytes_, &g_interrupted};
+    ForkSpec spec{src, m, fork_dir(state_dir_, row.id), forks_spares(state_dir_), tmpfs_bytes_,
+                  &g_interrupted};
     if (m == ForkMethod::overlay) return overlay_one(rec, row, spec, holder, total);
 
     row.state = kForkCreating;
@@ -451,7 +452,8 @@ class Forker {
     // between, gc would find a directory without a row and remove it.
     FAAS_TRY_ASSIGN(auto locked, lock_shared());
     FAAS_TRY_ASSIGN(auto row, fork_delete_checked(*store_, id, self_));
-    FAAS_TRY_ASSIGN(auto report, remove_fork(root_, fork_dir(state_dir_, row.id)));
+    FAAS_TRY_ASSIGN(auto report,
+                    remove_fork(root_, fork_dir(state_dir_, row.id), forks_spares(state_dir_)));
     for (const auto& n : report.notes) log_warn("fork " + q(row.id) + ": " + n);
     return report;
   }
@@ -635,6 +637,9 @@ class Forker {
         Json f{{"id", d}, {"removed", true}, {"detached", report.detached}, {"reason", "orphan"}};
         FAAS_TRY(emit(std::move(f), d, "?", "orphan"));
       }
+      // The spare directories go too: makers take them under the lock.
+      for (const auto& e : fs::directory_iterator(forks_spares(state_dir_), ec))
+        (void)::rmdir(e.path().c_str());
     }
     if (!print && !table.empty()) {
       std::string text = table.render();

@@ -48,6 +48,10 @@ std::filesystem::path fork_dir(const std::filesystem::path& state_dir, std::stri
   return forks_root(state_dir) / std::string(id);
 }
 
+std::filesystem::path forks_spares(const std::filesystem::path& state_dir) {
+  return state_dir / "fork-spares";
+}
+
 bool valid_fork_id(std::string_view id) {
   if (id.empty() || id.size() > 64) return false;
   for (char c : id)

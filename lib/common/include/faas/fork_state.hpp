@@ -52,6 +52,9 @@ struct ForkRow {
 // STATE/forks, and the directory of one fork in it.
 std::filesystem::path forks_root(const std::filesystem::path& state_dir);
 std::filesystem::path fork_dir(const std::filesystem::path& state_dir, std::string_view id);
+// STATE/fork-spares: empty directories of removed overlay forks, for the
+// next ones (ForkSpec::spares).
+std::filesystem::path forks_spares(const std::filesystem::path& state_dir);
 // IDs are what new_id() makes (lowercase hex); nothing else names a fork.
 bool valid_fork_id(std::string_view id);
 
