@@ -8,9 +8,8 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
-#include <filesystem>
-#include <climits>
 #include <cstdint>
+#include <filesystem>
 #include <optional>
 #include <string_view>
 
