@@ -910,6 +910,22 @@ Result<ForkLayout> make_fork(const ForkSpec& spec) {
 Result<RemoveReport> remove_fork(const fs::path& forks_root, const fs::path& dir,
                                  const fs::path& spares) {
   RemoveReport report;
+  // The usual call names forks_root/NAME: then dir is a direct child of
+  // whatever forks_root resolves to unless NAME is a symlink, which one
+  // lstat tells (resolving both paths took ten readlinks).
+  const std::string name = dir.filename().string();
+  if (dir.parent_path() == forks_root && !name.empty() &&
+      name.find_first_of("./") == std::string::npos) {
+    struct stat st {};
+    if (::lstat(dir.c_str(), &st) != 0) {
+      if (errno == ENOENT) return report;  // already gone
+      return sys_error("stat " + q(dir));
+    }
+    if (S_ISDIR(st.st_mode)) {
+      FAAS_TRY(destroy_dir(dir, report, spares));
+      return report;
+    }
+  }
   std::error_code ec;
   fs::path root = fs::canonical(forks_root, ec);
   if (ec) {
