@@ -365,6 +365,58 @@ fork_record_ok='.v == 1 and (.fork.id | test("^[0-9a-f]{12}$")) and (.fork as $f
 	assert_no_fork_left
 }
 
+@test "fork: gc removes an overlay fork left mounted without its row (a crash before the insert or after rm's delete)" {
+	requires sqlite3 flock
+	fork --overlay --base "$BASE"
+	local dir
+	dir=$(dirname "$MERGED")
+	echo x >"$MERGED/written"
+	# An overlay fork's row goes in after its mounts, and rm deletes it before
+	# the unmount: a process killed in between leaves exactly this.
+	sqlite3 "$FAAS_STATE_DIR/state.db" "DELETE FROM forks WHERE id = '$ID'"
+	# While a maker or remover holds the forks dir's lock, such a directory
+	# may be a fork being made: gc leaves it.
+	(flock -s 9 && exec sleep 600) 9<"$FAAS_STATE_DIR/forks" &
+	local holder=$!
+	faas_track_pid "$holder"
+	retry 100 0.05 grep -qx sleep "/proc/$holder/comm"
+	run_faas "$FAAS_FORK" gc --json
+	[ "$status" -eq 0 ]
+	[ -z "$output" ]
+	[ -d "$MERGED/etc" ]
+	kill "$holder"
+	wait "$holder" || true
+	run_faas "$FAAS_FORK" gc --json
+	[ "$status" -eq 0 ]
+	assert_json_lines '.fork.id == "'"$ID"'" and .fork.reason == "orphan" and .fork.removed'
+	[ ! -e "$dir" ]
+	assert_no_fork_left
+	[ ! -e "$BASE/written" ]
+}
+
+@test "fork: rm keeps an overlay fork's empty directory as a spare, the next fork takes it, gc deletes spares" {
+	fork --overlay --base "$BASE"
+	local first=$ID ino
+	ino=$(stat -c %i "$FAAS_STATE_DIR/forks")
+	run_faas "$FAAS_FORK" rm "$first"
+	[ "$status" -eq 0 ]
+	[ ! -e "$FAAS_STATE_DIR/forks/$first" ]
+	[ "$(ls -A "$FAAS_STATE_DIR/fork-spares")" = "$first" ]
+	[ -z "$(ls -A "$FAAS_STATE_DIR/fork-spares/$first")" ]
+	assert_no_fork_left
+	fork --overlay --base "$BASE"
+	[ -z "$(ls -A "$FAAS_STATE_DIR/fork-spares")" ]
+	[ "$(stat -c %a "$FAAS_STATE_DIR/forks/$ID")" = 700 ]
+	[ "$(cat "$MERGED/etc/hostname")" = base ]
+	run_faas "$FAAS_FORK" rm "$ID"
+	[ -n "$(ls -A "$FAAS_STATE_DIR/fork-spares")" ]
+	run_faas "$FAAS_FORK" gc
+	[ "$status" -eq 0 ]
+	[ -z "$(ls -A "$FAAS_STATE_DIR/fork-spares")" ]
+	assert_no_fork_left
+	[ "$(stat -c %i "$FAAS_STATE_DIR/forks")" = "$ino" ]
+}
+
 # ---- copy, reflink, btrfs ----
 
 @test "fork: copy keeps modes, owners, times, xattrs, ACLs, hard links, symlinks, devices and holes" {

@@ -8,8 +8,10 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <cstdint>
 #include <filesystem>
 #include <optional>
+#include <string_view>
 
 #include "faas/fork_state.hpp"
 #include "faas/holder.hpp"
@@ -110,12 +112,9 @@ class Forker {
     stores_.emplace(std::move(st));
     store_ = &stores_->run();
     root_ = forks_root(state_dir_);
-    int made = ::mkdir(root_.c_str(), 0700) == 0 ? 0 : errno;
-    if (made == ENOENT) {  // no state dir yet (state.db, which made it, is not opened here)
-      FAAS_TRY(make_state_dir(state_dir_, "state directory"));
-      made = ::mkdir(root_.c_str(), 0700) == 0 ? 0 : errno;
-    }
-    if (made != 0 && made != EEXIST) return sys_error(made, "create " + q(root_), Exit::cant_create);
+    // No state dir yet: state.db, which would have made it, is not opened here.
+    if (::access(state_dir_.c_str(), F_OK) != 0) FAAS_TRY(make_state_dir(state_dir_, "state directory"));
+    FAAS_TRY_ASSIGN(root_fd_, open_forks_root(root_));
     FAAS_TRY_ASSIGN(self_, self_holder());
     return {};
   }
@@ -170,6 +169,16 @@ class Forker {
                                      q(want.empty() ? "null" : want) + ": refusing the record");
     }
     return {};
+  }
+
+  // Held while a fork directory has no row (see fork_state.hpp).
+  struct Unlock {
+    int fd;
+    void operator()() const { unlock_forks(fd); }
+  };
+  Result<ScopeExit<Unlock>> lock_shared() {
+    FAAS_TRY(lock_forks_shared(root_fd_.get()));
+    return ScopeExit<Unlock>(Unlock{root_fd_.get()});
   }
 
   Result<ForkRow> find_fork(const std::string& id) {
@@ -304,16 +313,18 @@ class Forker {
     row.depth = src.depth;
     for (const auto& l : src.lowers) row.lowers.push_back(l.string());
     row.tmpfs_bytes = tmpfs_bytes_;
+    row.created_at = unix_ms();
+    ForkSpec spec{src, m, fork_dir(state_dir_, row.id), forks_spares(state_dir_), tmpfs_bytes_,
+                  &g_interrupted};
+    if (m == ForkMethod::overlay) return overlay_one(rec, row, spec, holder, total);
+
     row.state = kForkCreating;
     row.holder = self_;
-    row.created_at = unix_ms();
-
     Stopwatch sw;
     FAAS_TRY_CTX(fork_insert(*store_, row), "fork of " + q(row.base));
     std::uint64_t state_us = sw.elapsed_us();
     ScopeExit drop_row([&] { (void)fork_delete(*store_, row.id); });
 
-    ForkSpec spec{src, m, fork_dir(state_dir_, row.id), tmpfs_bytes_, &g_interrupted};
     FAAS_TRY_ASSIGN(ForkLayout layout, make_fork(spec));
     ScopeExit unmake([&] { (void)remove_fork(root_, spec.dir); });
     if (g_interrupted.load()) return Error(Exit::temp, "fork of " + q(row.base) + ": interrupted");
@@ -330,6 +341,29 @@ class Forker {
     if (layout.mount_us > 0) add_timing(rec, c_.tool, "mount", layout.mount_us);
     if (layout.copy_us > 0)
       add_timing(rec, c_.tool, m == ForkMethod::btrfs ? "snapshot" : "clone", layout.copy_us);
+    add_timing(rec, c_.tool, "state", state_us);
+    add_timing(rec, c_.tool, "total", total.elapsed_us());
+    return {};
+  }
+
+  // An overlay fork is made in a millisecond: made first, then its row goes
+  // in as ready, in one transaction (which checks that a parent is still
+  // ready). Until then the shared lock tells gc the directory is not debris.
+  Result<void> overlay_one(Json& rec, ForkRow& row, const ForkSpec& spec, const Holder& holder,
+                           const Stopwatch& total) {
+    FAAS_TRY_ASSIGN(auto locked, lock_shared());
+    FAAS_TRY_ASSIGN(ForkLayout layout, make_fork(spec));
+    ScopeExit unmake([&] { (void)remove_fork(root_, spec.dir); });
+    if (g_interrupted.load()) return Error(Exit::temp, "fork of " + q(row.base) + ": interrupted");
+    row.state = kForkReady;
+    row.holder = holder;
+    Stopwatch sw;
+    FAAS_TRY_CTX(fork_insert(*store_, row), "fork of " + q(row.base));
+    const std::uint64_t state_us = sw.elapsed_us();
+    unmake.release();
+
+    rec["fork"] = fork_json(row, layout);
+    add_timing(rec, c_.tool, "mount", layout.mount_us);
     add_timing(rec, c_.tool, "state", state_us);
     add_timing(rec, c_.tool, "total", total.elapsed_us());
     return {};
@@ -413,9 +447,13 @@ class Forker {
     SignalsDeferred deferred;
     FAAS_TRY_ASSIGN(auto found, find_fork(id));
     FAAS_TRY(check_record_paths(found, rec_fork));
-    FAAS_TRY_ASSIGN(auto row, fork_begin_remove(*store_, id, self_));
-    FAAS_TRY_ASSIGN(auto report, remove_fork(root_, fork_dir(state_dir_, row.id)));
-    FAAS_TRY(fork_delete(*store_, row.id));
+    // The row goes first, in one transaction with the checks; the
+    // directory after, under the shared lock: were this process to die in
+    // between, gc would find a directory without a row and remove it.
+    FAAS_TRY_ASSIGN(auto locked, lock_shared());
+    FAAS_TRY_ASSIGN(auto row, fork_delete_checked(*store_, id, self_));
+    FAAS_TRY_ASSIGN(auto report,
+                    remove_fork(root_, fork_dir(state_dir_, row.id), forks_spares(state_dir_)));
     for (const auto& n : report.notes) log_warn("fork " + q(row.id) + ": " + n);
     return report;
   }
@@ -515,13 +553,6 @@ class Forker {
     }
     FAAS_TRY(require_root("gc"));
     FAAS_TRY(open_state());
-    // Directories first, rows second: a fork's row exists before its
-    // directory and goes after it, so a directory without a row is debris.
-    std::vector<std::string> dirs;
-    std::error_code ec;
-    for (const auto& e : fs::directory_iterator(root_, ec))
-      if (valid_fork_id(e.path().filename().string())) dirs.push_back(e.path().filename().string());
-    if (ec) return sys_error(ec.value(), "list " + q(root_.string()));
     FAAS_TRY_ASSIGN(auto rows, fork_list(*store_));
 
     const std::int64_t now = unix_ms();
@@ -581,11 +612,34 @@ class Forker {
       f["reason"] = why;
       FAAS_TRY(emit(std::move(f), row.id, fork_method_name(row.method), why));
     }
-    for (const auto& d : dirs) {
-      if (std::any_of(rows.begin(), rows.end(), [&](const ForkRow& r) { return r.id == d; })) continue;
-      FAAS_TRY_ASSIGN(auto report, remove_fork(root_, root_ / d));
-      Json f{{"id", d}, {"removed", true}, {"detached", report.detached}, {"reason", "orphan"}};
-      FAAS_TRY(emit(std::move(f), d, "?", "orphan"));
+    // A directory without a row is debris once no maker or remover holds
+    // the lock (an overlay fork's directory comes before its row, and stays
+    // after it while rm takes it apart). Directories first, rows second:
+    // a fork made by copying has its row before its directory, and faas-pool
+    // deletes a row after the directory.
+    FAAS_TRY_ASSIGN(bool exclusive, try_lock_forks_exclusive(root_fd_.get(), kGcLockWaitMs));
+    if (!exclusive) {
+      log_info("gc: forks are being made or removed all the time: directories without a row "
+               "are left for the next gc");
+    } else {
+      ScopeExit unlock([fd = root_fd_.get()] { unlock_forks(fd); });
+      std::vector<std::string> dirs;
+      std::error_code ec;
+      for (const auto& e : fs::directory_iterator(root_, ec))
+        if (valid_fork_id(e.path().filename().string())) dirs.push_back(e.path().filename().string());
+      if (ec) return sys_error(ec.value(), "list " + q(root_.string()));
+      FAAS_TRY_ASSIGN(auto now_rows, fork_list(*store_));
+      for (const auto& d : dirs) {
+        if (std::any_of(now_rows.begin(), now_rows.end(), [&](const ForkRow& r) { return r.id == d; }))
+          continue;
+        SignalsDeferred deferred;
+        FAAS_TRY_ASSIGN(auto report, remove_fork(root_, root_ / d));
+        Json f{{"id", d}, {"removed", true}, {"detached", report.detached}, {"reason", "orphan"}};
+        FAAS_TRY(emit(std::move(f), d, "?", "orphan"));
+      }
+      // The spare directories go too: makers take them under the lock.
+      for (const auto& e : fs::directory_iterator(forks_spares(state_dir_), ec))
+        (void)::rmdir(e.path().c_str());
     }
     if (!print && !table.empty()) {
       std::string text = table.render();
@@ -596,7 +650,10 @@ class Forker {
 
   const CommonOptions& c_;
   const Options& o_;
+  static constexpr int kGcLockWaitMs = 2000;
+
   fs::path state_dir_, root_;
+  Fd root_fd_;  // the forks dir: its lock
   std::optional<Stores> stores_;
   StateStore* store_ = nullptr;  // run.db
   std::optional<SandboxPools> pools_;
@@ -606,6 +663,47 @@ class Forker {
 };
 
 }  // namespace
+
+bool parse_quick(int argc, char** argv, CommonOptions& common, Options& opts) {
+  CommonOptions c;
+  Options o;
+  QuickCommon qc(c, "faas-fork");
+  const bool rm = argc > 1 && std::string_view(argv[1]) == "rm";
+  if (rm) {
+    o.command = Command::rm;
+    if (!faas::parse_quick(argc, argv, 2,
+                           {qc.state_dir(), qc.run_dir(), qc.json(), qc.table(), qc.keep_going(),
+                            qc.log_format()},
+                           &o.ids, {"rm", "ls", "gc"}) ||
+        o.ids.empty())
+      return false;
+  } else {
+    std::string holder;
+    if (!faas::parse_quick(argc, argv, 1,
+                           {{"--overlay", &o.overlay}, {"--btrfs", &o.btrfs},
+                            {"--reflink", &o.reflink}, {"--copy", &o.copy},
+                            {"--auto", &o.automatic}, {"--base", nullptr, &o.base},
+                            {"--upper-tmpfs", nullptr, &o.upper_tmpfs},
+                            {"--holder", nullptr, &holder}, qc.state_dir(), qc.run_dir(),
+                            qc.json(), qc.table(), qc.keep_going(), qc.log_format()}))
+      return false;
+    if (!holder.empty()) {
+      // What CLI::PositiveNumber and the conversion to pid_t accept.
+      long long v = 0;
+      for (char ch : holder) {
+        if (ch < '0' || ch > '9') return false;
+        v = v * 10 + (ch - '0');
+        if (v > INT32_MAX) return false;
+      }
+      if (v <= 0) return false;
+      o.holder = static_cast<pid_t>(v);
+    }
+  }
+  if (!qc.finish()) return false;
+  common = std::move(c);
+  opts = std::move(o);
+  return true;
+}
 
 Result<Exit> run(const CommonOptions& common, const Options& opts) {
   return Forker(common, opts).run();

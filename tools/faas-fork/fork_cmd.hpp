@@ -27,6 +27,12 @@ struct Options {
   bool dead_holders = false; // gc --dead-holders
 };
 
+// The hot forms, `faas-fork --METHOD [--base DIR] [--upper-tmpfs SIZE]
+// [--holder PID]` and `faas-fork rm ID...` (with common options), read
+// without building the CLI::App (see faas::parse_quick). false: common and
+// opts are untouched, and main parses with CLI11.
+bool parse_quick(int argc, char** argv, CommonOptions& common, Options& opts);
+
 Result<Exit> run(const CommonOptions& common, const Options& opts);
 
 }  // namespace faas::fork

@@ -3,10 +3,12 @@
 
 int main(int argc, char** argv) {
   if (faas::answer_version(argc, argv, "faas-fork")) return 0;
-  CLI::App app{"Copy-on-write rootfs forks: overlay, btrfs snapshot, reflink or copy", "faas-fork"};
   faas::CommonOptions common;
-  faas::add_common_options(app, common);
   faas::fork::Options o;
+  if (faas::fork::parse_quick(argc, argv, common, o))
+    return faas::run_parsed(common, [&] { return faas::fork::run(common, o); });
+  CLI::App app{"Copy-on-write rootfs forks: overlay, btrfs snapshot, reflink or copy", "faas-fork"};
+  faas::add_common_options(app, common);
   auto* m = app.add_option_group("Method", "One of these; see faas-fork(1) METHODS");
   m->add_flag("--overlay", o.overlay, "An overlayfs mount over the base (any filesystem)");
   m->add_flag("--btrfs", o.btrfs, "A btrfs snapshot (the base is a subvolume)");

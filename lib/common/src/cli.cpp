@@ -52,22 +52,75 @@ bool answer_version(int argc, char** argv, const char* tool) {
   return true;
 }
 
-int run_main(CLI::App& app, int argc, char** argv, CommonOptions& opts,
-             const std::function<Result<Exit>()>& body) {
-  try {
-    try {
-      app.parse(argc, argv);
-    } catch (const CLI::CallForHelp& e) {
-      return app.exit(e);
-    } catch (const CLI::CallForAllHelp& e) {
-      return app.exit(e);
-    } catch (const CLI::CallForVersion& e) {
-      return app.exit(e);
-    } catch (const CLI::ParseError& e) {
-      log_config().format = opts.log_format;
-      log_error(std::string(e.what()) + " (see --help)");
-      return to_int(Exit::usage);
+bool parse_quick(int argc, char** argv, int first, std::initializer_list<QuickFlag> flags,
+                 std::vector<std::string>* positionals,
+                 std::initializer_list<std::string_view> reserved) {
+  // Nothing is written until the whole line is known to be quick: after a
+  // false the targets are as they were, for CLI11.
+  constexpr std::size_t kMax = 32;
+  const QuickFlag* seen[kMax] = {};
+  const char* values[kMax] = {};
+  std::size_t n_seen = 0;
+  std::vector<std::string> words;
+  for (int i = first; i < argc; ++i) {
+    std::string_view a = argv[i];
+    if (a.empty()) return false;
+    if (a[0] != '-') {
+      if (positionals == nullptr) return false;
+      for (auto r : reserved)
+        if (a == r) return false;
+      words.emplace_back(a);
+      continue;
     }
+    const QuickFlag* f = nullptr;
+    for (const auto& q : flags)
+      if (q.name == a) f = &q;
+    if (f == nullptr || n_seen == kMax) return false;
+    for (std::size_t k = 0; k < n_seen; ++k)
+      if (seen[k] == f) return false;
+    const char* v = nullptr;
+    if (f->value != nullptr) {
+      if (i + 1 >= argc || argv[i + 1][0] == '\0' || argv[i + 1][0] == '-') return false;
+      v = argv[++i];
+    }
+    seen[n_seen] = f;
+    values[n_seen++] = v;
+  }
+  bool json = false, table = false;
+  for (std::size_t k = 0; k < n_seen; ++k) {
+    if (seen[k]->name == "--json") json = true;
+    if (seen[k]->name == "--table") table = true;
+  }
+  if (json && table) return false;
+  for (std::size_t k = 0; k < n_seen; ++k) {
+    if (seen[k]->flag != nullptr) *seen[k]->flag = true;
+    if (seen[k]->value != nullptr) *seen[k]->value = values[k];
+  }
+  if (positionals != nullptr)
+    for (auto& w : words) positionals->push_back(std::move(w));
+  return true;
+}
+
+QuickCommon::QuickCommon(CommonOptions& opts, const char* tool) : opts_(opts) {
+  opts_.tool = tool;
+  log_config().tool = opts_.tool;
+  opts_.state_dir = default_state_dir();
+  opts_.run_dir = default_run_dir();
+}
+
+bool QuickCommon::finish() {
+  if (log_format_.empty() || log_format_ == "text") {
+    opts_.log_format = LogFormat::text;
+  } else if (log_format_ == "json") {
+    opts_.log_format = LogFormat::json;
+  } else {
+    return false;
+  }
+  return true;
+}
+
+int run_parsed(CommonOptions& opts, const std::function<Result<Exit>()>& body) {
+  try {
     log_config().format = opts.log_format;
     Result<Exit> r = body();
     if (!r) {
@@ -82,6 +135,30 @@ int run_main(CLI::App& app, int argc, char** argv, CommonOptions& opts,
     log_error("internal error: unknown exception");
     return to_int(Exit::software);
   }
+}
+
+int run_main(CLI::App& app, int argc, char** argv, CommonOptions& opts,
+             const std::function<Result<Exit>()>& body) {
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    log_config().format = opts.log_format;
+    log_error(std::string(e.what()) + " (see --help)");
+    return to_int(Exit::usage);
+  } catch (const std::exception& e) {
+    log_error(std::string("internal error: ") + e.what());
+    return to_int(Exit::software);
+  } catch (...) {
+    log_error("internal error: unknown exception");
+    return to_int(Exit::software);
+  }
+  return run_parsed(opts, body);
 }
 
 }  // namespace faas

@@ -1,7 +1,12 @@
 #include "faas/fork_state.hpp"
 #include "faas/timing.hpp"
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <time.h>
+
+#include <cerrno>
 
 #include <nlohmann/json.hpp>
 
@@ -41,6 +46,10 @@ std::filesystem::path forks_root(const std::filesystem::path& state_dir) {
 
 std::filesystem::path fork_dir(const std::filesystem::path& state_dir, std::string_view id) {
   return forks_root(state_dir) / std::string(id);
+}
+
+std::filesystem::path forks_spares(const std::filesystem::path& state_dir) {
+  return state_dir / "fork-spares";
 }
 
 bool valid_fork_id(std::string_view id) {
@@ -123,27 +132,77 @@ Result<std::vector<std::string>> fork_dependents(StateStore& st, std::string_vie
   return out;
 }
 
+namespace {
+
+// fork_begin_remove's checks, inside its transaction.
+Result<ForkRow> removable(StateStore& st, std::string_view id, const Holder& self) {
+  FAAS_TRY_ASSIGN(auto found, fork_find(st, id));
+  if (!found) return Error(Exit::no_input, "fork `" + std::string(id) + "` not found in state");
+  ForkRow row = std::move(*found);
+  if (row.state != kForkReady && holder_alive(row.holder) && !(row.holder == self))
+    return Error(Exit::temp, "fork `" + row.id + "` is " + row.state + " by pid " +
+                                 std::to_string(row.holder.pid));
+  FAAS_TRY_ASSIGN(auto deps, fork_dependents(st, id));
+  if (!deps.empty()) {
+    std::string list;
+    for (const auto& d : deps) list += (list.empty() ? "" : ", ") + d;
+    return Error(Exit::temp, "fork `" + row.id + "` is needed by fork" +
+                                 (deps.size() > 1 ? "s " : " ") + list +
+                                 " (stacked on it, or being made from it): remove " +
+                                 (deps.size() > 1 ? "them" : "it") + " first");
+  }
+  return row;
+}
+
+}  // namespace
+
 Result<ForkRow> fork_begin_remove(StateStore& st, std::string_view id, const Holder& self) {
   ForkRow row;
   FAAS_TRY(st.immediate([&]() -> Result<void> {
-    FAAS_TRY_ASSIGN(auto found, fork_find(st, id));
-    if (!found) return Error(Exit::no_input, "fork `" + std::string(id) + "` not found in state");
-    row = std::move(*found);
-    if (row.state != kForkReady && holder_alive(row.holder) && !(row.holder == self))
-      return Error(Exit::temp, "fork `" + row.id + "` is " + row.state + " by pid " +
-                                   std::to_string(row.holder.pid));
-    FAAS_TRY_ASSIGN(auto deps, fork_dependents(st, id));
-    if (!deps.empty()) {
-      std::string list;
-      for (const auto& d : deps) list += (list.empty() ? "" : ", ") + d;
-      return Error(Exit::temp, "fork `" + row.id + "` is needed by fork" +
-                                   (deps.size() > 1 ? "s " : " ") + list +
-                                   " (stacked on it, or being made from it): remove " +
-                                   (deps.size() > 1 ? "them" : "it") + " first");
-    }
+    FAAS_TRY_ASSIGN(row, removable(st, id, self));
     return fork_set_state(st, id, kForkRemoving, self);
   }));
   return row;
+}
+
+Result<ForkRow> fork_delete_checked(StateStore& st, std::string_view id, const Holder& self) {
+  ForkRow row;
+  FAAS_TRY(st.immediate([&]() -> Result<void> {
+    FAAS_TRY_ASSIGN(row, removable(st, id, self));
+    return fork_delete(st, id);
+  }));
+  return row;
+}
+
+Result<Fd> open_forks_root(const std::filesystem::path& root) {
+  Fd fd(::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd && errno == ENOENT) {
+    if (::mkdir(root.c_str(), 0700) != 0 && errno != EEXIST)
+      return sys_error("create `" + root.string() + "`", Exit::cant_create);
+    fd.reset(::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  }
+  if (!fd) return sys_error("open `" + root.string() + "`");
+  return fd;
+}
+
+Result<void> lock_forks_shared(int root_fd) {
+  while (::flock(root_fd, LOCK_SH) != 0)
+    if (errno != EINTR) return sys_error("lock the forks dir");
+  return {};
+}
+
+void unlock_forks(int root_fd) { (void)::flock(root_fd, LOCK_UN); }
+
+Result<bool> try_lock_forks_exclusive(int root_fd, int wait_ms) {
+  // Shared holders come and go in about a millisecond. flock has no
+  // timeout, and a blocked exclusive lock would not keep new shared holders
+  // out anyway: poll.
+  for (int waited = 0;; ++waited) {
+    if (::flock(root_fd, LOCK_EX | LOCK_NB) == 0) return true;
+    if (errno != EWOULDBLOCK && errno != EINTR) return sys_error("lock the forks dir");
+    if (waited >= wait_ms) return false;
+    sleep_ms(1);
+  }
 }
 
 }  // namespace faas

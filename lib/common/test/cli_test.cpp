@@ -217,5 +217,77 @@ TEST(CommonOptions, DirsFromEnvironmentThenFlags) {
   log_config().tool = "faas";
 }
 
+// A quick parse fills what CLI11 fills for the same line, and says no to
+// whatever needs CLI11 (help, errors, forms it does not know).
+TEST(QuickParse, SameAsCli11OrFalse) {
+  struct Parsed {
+    CommonOptions c;
+    bool a = false, b = false;
+    std::string base;
+    std::vector<std::string> words;
+  };
+  auto quick = [](std::vector<std::string> args, Parsed& p) {
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    QuickCommon qc(p.c, "faas-y");
+    return parse_quick(static_cast<int>(argv.size()), argv.data(), 1,
+                       {{"--a", &p.a}, {"--b", &p.b}, {"--base", nullptr, &p.base}, qc.state_dir(),
+                        qc.run_dir(), qc.json(), qc.table(), qc.keep_going(), qc.log_format()},
+                       &p.words, {"rm"}) &&
+           qc.finish();
+  };
+  auto cli = [](std::vector<std::string> args, Parsed& p) {
+    CLI::App app{"t", "faas-y"};
+    add_common_options(app, p.c);
+    app.add_flag("--a", p.a);
+    app.add_flag("--b", p.b);
+    app.add_option("--base", p.base);
+    app.add_option("WORD", p.words);
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    app.parse(static_cast<int>(argv.size()), argv.data());
+  };
+  const std::vector<std::vector<std::string>> same{
+      {"faas-y"},
+      {"faas-y", "--a", "--base", "/b"},
+      {"faas-y", "--base", "/b", "--b", "--state-dir", "/s", "--run-dir", "/r", "--json"},
+      {"faas-y", "--keep-going", "--table", "--log-format", "json", "w1", "w2"},
+  };
+  for (const auto& args : same) {
+    Parsed q, c;
+    ASSERT_TRUE(quick(args, q)) << args.size();
+    cli(args, c);
+    EXPECT_EQ(q.a, c.a);
+    EXPECT_EQ(q.b, c.b);
+    EXPECT_EQ(q.base, c.base);
+    EXPECT_EQ(q.words, c.words);
+    EXPECT_EQ(q.c.state_dir, c.c.state_dir);
+    EXPECT_EQ(q.c.run_dir, c.c.run_dir);
+    EXPECT_EQ(q.c.json, c.c.json);
+    EXPECT_EQ(q.c.table, c.c.table);
+    EXPECT_EQ(q.c.keep_going, c.c.keep_going);
+    EXPECT_EQ(q.c.log_format, c.c.log_format);
+    EXPECT_EQ(q.c.tool, "faas-y");
+  }
+  const std::vector<std::vector<std::string>> refused{
+      {"faas-y", "--help"},         {"faas-y", "-h"},
+      {"faas-y", "--base=/b"},      {"faas-y", "--base"},
+      {"faas-y", "--base", "-x"},   {"faas-y", "--base", ""},
+      {"faas-y", "--a", "--a"},     {"faas-y", "--base", "/b", "--base", "/c"},
+      {"faas-y", "--json", "--table"}, {"faas-y", "--log-format", "JSON"},
+      {"faas-y", "--", "w"},        {"faas-y", "rm"},
+      {"faas-y", "--c"},            {"faas-y", ""},
+  };
+  for (const auto& args : refused) {
+    Parsed q;
+    EXPECT_FALSE(quick(args, q)) << args.back();
+    // Nothing written but the common defaults.
+    EXPECT_FALSE(q.a);
+    EXPECT_TRUE(q.base.empty());
+    EXPECT_TRUE(q.words.empty());
+  }
+  log_config().tool = "faas";
+}
+
 }  // namespace
 }  // namespace faas

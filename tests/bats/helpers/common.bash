@@ -49,7 +49,7 @@ requires() {
 		memcg) grep -qw memory /proc/cgroups 2>/dev/null || faas_skip "requires the memory cgroup controller" ;;
 		btrfs | xfs) grep -qw "$f" /proc/filesystems && command -v "mkfs.$f" >/dev/null || faas_skip "requires $f (kernel support and mkfs.$f)" ;;
 		loop) [ -e /dev/loop-control ] && command -v losetup >/dev/null || faas_skip "requires loop devices (losetup)" ;;
-		setfattr | getfattr | setfacl | filefrag | script | setpriv | sqlite3) command -v "$f" >/dev/null || faas_skip "requires $f" ;;
+		setfattr | getfattr | setfacl | filefrag | script | setpriv | sqlite3 | flock) command -v "$f" >/dev/null || faas_skip "requires $f" ;;
 		ip) command -v ip >/dev/null || faas_skip "requires ip (iproute2)" ;;
 		*)
 			echo "requires: unknown feature \`$f'" >&2

@@ -4,11 +4,18 @@
 // directories stay on the state dir's filesystem, where btrfs snapshots and
 // reflinks of a base can be made; the rows live with the mounts.
 //
-// Lifecycle: a row is inserted as `creating` (held by the creating process)
-// before anything touches the disk, becomes `ready` (held by the fork's
-// holder) once made, and `removing` (held by the removing process) before it
-// is taken apart; the row goes last. A row left `creating` or `removing` by a
-// process that died is collected by `faas-fork gc`.
+// Lifecycle. An overlay fork (made in a millisecond) is made first and its
+// row inserted `ready` after, in one transaction; `rm` deletes the row, then
+// takes the directory apart. In between, the directory has no row: its
+// maker or remover holds the forks dir's lock shared (lock_forks_shared),
+// and `faas-fork gc` removes a directory without a row only while it holds
+// that lock exclusively, so what it removes was left by a process that died.
+// A fork made by copying (btrfs, reflink, copy: seconds) gets its row first,
+// as `creating` (held by the creating process), so that its parent cannot go
+// while it is copied; it becomes `ready` (held by the fork's holder) once
+// made. faas-pool takes a sandbox's forks apart with the row `removing` and
+// deletes it last. A row left `creating` or `removing` by a process that died
+// is collected by `faas-fork gc`.
 #pragma once
 
 #include <cstdint>
@@ -18,6 +25,7 @@
 #include <string_view>
 #include <vector>
 
+#include "faas/fd.hpp"
 #include "faas/holder.hpp"
 #include "faas/result.hpp"
 #include "faas/rootfs_fork.hpp"
@@ -46,6 +54,9 @@ struct ForkRow {
 // STATE/forks, and the directory of one fork in it.
 std::filesystem::path forks_root(const std::filesystem::path& state_dir);
 std::filesystem::path fork_dir(const std::filesystem::path& state_dir, std::string_view id);
+// STATE/fork-spares: empty directories of removed overlay forks, for the
+// next ones (ForkSpec::spares).
+std::filesystem::path forks_spares(const std::filesystem::path& state_dir);
 // IDs are what new_id() makes (lowercase hex); nothing else names a fork.
 bool valid_fork_id(std::string_view id);
 
@@ -69,5 +80,19 @@ Result<std::vector<std::string>> fork_dependents(StateStore& st, std::string_vie
 // one that others stack on (Exit::temp) or that a live process is creating
 // or removing (Exit::temp), and marks it `removing` by `self`.
 Result<ForkRow> fork_begin_remove(StateStore& st, std::string_view id, const Holder& self);
+// The same checks, then the row is deleted in the same transaction: the
+// caller takes the directory apart after, holding lock_forks_shared.
+Result<ForkRow> fork_delete_checked(StateStore& st, std::string_view id, const Holder& self);
+
+// The forks dir `root`, opened (and made when missing): its fd carries the
+// lock (flock on the directory) that makers and removers hold shared while a
+// fork directory there has no row, and that gc holds exclusively while it
+// removes directories without rows.
+Result<Fd> open_forks_root(const std::filesystem::path& root);
+// Waits while gc holds the lock; the lock goes with unlock_forks or the fd.
+Result<void> lock_forks_shared(int root_fd);
+void unlock_forks(int root_fd);
+// false when others held it shared all through wait_ms.
+Result<bool> try_lock_forks_exclusive(int root_fd, int wait_ms);
 
 }  // namespace faas

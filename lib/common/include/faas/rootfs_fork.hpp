@@ -58,6 +58,9 @@ struct ForkSpec {
   ForkSource source;
   ForkMethod method = ForkMethod::automatic;
   std::filesystem::path dir;   // the fork's own directory; must not exist yet
+  // Where removed overlay forks leave their empty directory for the next
+  // fork to take (a rename instead of an ext4 mkdir), or empty.
+  std::filesystem::path spares;
   std::uint64_t tmpfs_bytes = 0;  // >0: the writable layer on a tmpfs this big
   // Checked between files of a reflink or copy: when it turns true the fork
   // is undone and make_fork fails with Exit::temp (a signal handler sets it).
@@ -97,8 +100,11 @@ struct RemoveReport {
 // deleted): unmounts dir/merged and dir/rw (lazily when busy), destroys a
 // btrfs snapshot, deletes the tree without crossing into other mounts.
 // A dir that is already gone is not an error.
+// With `spares`, an overlay fork's emptied directory goes there (see
+// ForkSpec::spares) instead of being deleted.
 Result<RemoveReport> remove_fork(const std::filesystem::path& forks_root,
-                                 const std::filesystem::path& dir);
+                                 const std::filesystem::path& dir,
+                                 const std::filesystem::path& spares = {});
 
 // --- building blocks, exposed for faas-pool and tests ---
 
