@@ -373,7 +373,7 @@ fork_record_ok='.v == 1 and (.fork.id | test("^[0-9a-f]{12}$")) and (.fork as $f
 	echo x >"$MERGED/written"
 	# An overlay fork's row goes in after its mounts, and rm deletes it before
 	# the unmount: a process killed in between leaves exactly this.
-	sqlite3 "$FAAS_STATE_DIR/state.db" "DELETE FROM forks WHERE id = '$ID'"
+	sqlite3 "$FAAS_RUN_DIR/run.db" "DELETE FROM forks WHERE id = '$ID'"
 	# While a maker or remover holds the forks dir's lock, such a directory
 	# may be a fork being made: gc leaves it.
 	(flock -s 9 && exec sleep 600) 9<"$FAAS_STATE_DIR/forks" &

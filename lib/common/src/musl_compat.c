@@ -11,7 +11,7 @@
  *     libstdc++'s "gnu" locale model reads field by field;
  *   - symbols glibc has and musl 1.2.3 lacks (__libc_single_threaded,
  *     _dl_find_object (libgcc's unwinder needs a real answer), __cxa_thread_atexit_impl, arc4random, fcntl64,
- *     close_range, pthread_cond_clockwait, ...);
+ *     close_range, renameat2, pthread_cond_clockwait, ...);
  *   - the _FORTIFY_SOURCE entry points (__*_chk), with glibc's bounds checks;
  *   - strerror_r with glibc's GNU signature (returns char *), which every
  *     object compiled under _GNU_SOURCE (libstdc++ included) expects.
@@ -269,6 +269,12 @@ EXPORT int fcntl64(int fd, int cmd, ...) {
 
 EXPORT int close_range(unsigned first, unsigned last, int flags) {
   return (int)syscall(SYS_close_range, first, last, flags);
+}
+
+/* musl has renameat2 from 1.2.5 on. */
+EXPORT int renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath,
+                     unsigned flags) {
+  return (int)syscall(SYS_renameat2, olddirfd, oldpath, newdirfd, newpath, flags);
 }
 
 /* glibc 2.36's wrappers of the new mount API (Linux 5.2). */
