@@ -34,6 +34,8 @@ class PoolFixture {
   // The environment every tool gets: the private state and run dirs.
   const std::vector<std::string>& env() const { return env_; }
   const std::string& pool() const { return pool_; }
+  const std::string& state_dir() const { return state_dir_; }
+  const std::string& run_dir() const { return run_dir_; }
   // Where the tools' stderr goes (appended); its tail names a failure.
   int log_fd() const { return log_.get(); }
   std::string log_tail() const;

@@ -18,6 +18,10 @@
 //                    /proc, pivot_root, capabilities, seccomp, cgroups) to
 //                    faas-init listening, then the hand-over on its control
 //                    socket
+//   native-netns     the same, joined to a ready namespace leased from a
+//                    faas-netns pool (in the bench's process, timed: the
+//                    lease's transaction), as a template with --netns-pool
+//                    is: no network namespace is made on the spot
 //   native-acquire   `faas-pool acquire POOL --cold`: the same plus one
 //                    process start and the state store; the bench hands
 //                    the client over to the sandbox of the record
@@ -61,13 +65,17 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <sstream>
 
 #include "bench.hpp"
+#include "faas/holder.hpp"
 #include "faas/log.hpp"
+#include "faas/netns_pool.hpp"
 #include "faas/records.hpp"
 #include "faas/sandbox.hpp"
 #include "faas/sandbox_control.hpp"
+#include "faas/scope_exit.hpp"
 #include "faas/state.hpp"
 #include "faas/timing.hpp"
 #include "faas/wire.h"
@@ -81,10 +89,11 @@ namespace fs = std::filesystem;
 constexpr std::string_view kRequest = "GET / HTTP/1.0\r\n\r\n";
 constexpr std::string_view kPayload = R"({"request_id":"cold"})";
 constexpr const char* kPool = "bench-cold";
+constexpr const char* kNetnsPool = "bench-cold-ns";
 constexpr const char* kImage = "faas-bench-cold:latest";
 constexpr const char* kCtlInside = "/ctl/control.sock";
 
-enum class Kind { direct, native, acquire, pipeline, peer, docker };
+enum class Kind { direct, native, native_netns, acquire, pipeline, peer, docker };
 
 struct Plan {
   Kind kind = Kind::peer;
@@ -174,6 +183,9 @@ class ColdScenario final : public Scenario {
     add("native", false, Kind::native, {}, !root ? "requires root" : (ready ? "" : not_ready), {});
     out.back().path = ctx.faas_init;
     out.back().command = "spawn_sandbox() + hand-over on the control socket (in the bench's process)";
+    add("native-netns", false, Kind::native_netns, {}, !root ? "requires root" : (ready ? no_pool : not_ready), {});
+    out.back().path = ctx.faas_init;
+    out.back().command = "a lease from a faas-netns pool + spawn_sandbox() into it + hand-over (in the bench's process)";
     const std::string pool = fixture_.tool("faas-pool"), invoke = fixture_.tool("faas-invoke");
     add("native-acquire", false, Kind::acquire, {{pool, "acquire", kPool, "--cold"}}, no_pool, tool_env);
     out.back().command += " + hand-over by the bench";
@@ -255,9 +267,11 @@ class ColdScenario final : public Scenario {
     }
 
     // The rootfs and the pool (faas-pool's template needs them).
-    if (PoolFixture::unavailable(ctx).empty() && (ctx.wanted("native-acquire") || ctx.wanted("native-pipeline"))) {
+    const bool netns = ctx.wanted("native-netns");
+    if (PoolFixture::unavailable(ctx).empty() && (ctx.wanted("native-acquire") || ctx.wanted("native-pipeline") || netns)) {
       FAAS_TRY(fixture_.setup(ctx, 0));
       pool_made_ = true;
+      if (netns) FAAS_TRY_CTX(make_netns_pool(), "native-netns");
     } else {
       FAAS_TRY(make_rootfs(ctx));
     }
@@ -295,6 +309,15 @@ class ColdScenario final : public Scenario {
   void teardown() override {
     cleanup_containers();
     if (native_id_.size()) (void)destroy_sandbox(native_run_, native_id_, native_pid_, native_start_);
+    if (lease_.size() && netns_pools_) (void)netns_pools_->release(lease_);
+    lease_.clear();
+    netns_pools_.reset();
+    stores_.reset();
+    if (netns_made_) {
+      auto r = fixture_.run({fixture_.tool("faas-netns"), "pool", "rm", kNetnsPool});
+      if (!r) log_warn(std::string("remove netns pool ") + kNetnsPool + ": " + r.error().what());
+    }
+    netns_made_ = false;
     if (native_run_made_) {
       std::error_code ec;
       fs::remove_all(native_run_, ec);
@@ -312,7 +335,8 @@ class ColdScenario final : public Scenario {
     Fd client(pair[0]), server(pair[1]);
     switch (plan.kind) {
       case Kind::direct: return direct(plan, std::move(client), std::move(server));
-      case Kind::native: return native(std::move(client), std::move(server));
+      case Kind::native: return native(std::move(client), std::move(server), false);
+      case Kind::native_netns: return native(std::move(client), std::move(server), true);
       case Kind::acquire: return acquire(plan, std::move(client), std::move(server));
       case Kind::pipeline: return pipeline(plan);
       case Kind::peer:
@@ -365,7 +389,21 @@ class ColdScenario final : public Scenario {
     return t1 - t0;
   }
 
-  Result<std::uint64_t> native(Fd client, Fd server) {
+  // A faas-netns pool of a few namespaces for native-netns (the tool picks
+  // a free subnet), and the run's state store to lease from in-process.
+  Result<void> make_netns_pool() {
+    FAAS_TRY(fixture_.run({fixture_.tool("faas-netns"), "pool", "create", kNetnsPool, "--size", "2"}));
+    netns_made_ = true;
+    FAAS_TRY_ASSIGN(Stores st, Stores::open(fixture_.state_dir(), fixture_.run_dir()));
+    stores_.emplace(std::move(st));
+    FAAS_TRY_ASSIGN(self_, self_holder());
+    netns_pools_.emplace(stores_->run(), self_);
+    return {};
+  }
+
+  // with_netns: the sandbox joins a namespace leased (timed) from the
+  // run's faas-netns pool, released untimed after.
+  Result<std::uint64_t> native(Fd client, Fd server, bool with_netns) {
     SandboxSpec spec;
     spec.id = new_id();
     spec.rootfs = rootfs_;
@@ -373,6 +411,18 @@ class ColdScenario final : public Scenario {
     spec.init_binary = faas_init_;
     spec.run_dir = native_run_;
     const std::uint64_t t0 = now_ns();
+    if (with_netns) {
+      FAAS_TRY_ASSIGN(auto lease, netns_pools_->acquire(kNetnsPool, self_));
+      if (!lease) return Error(Exit::software, std::string("netns pool ") + kNetnsPool + " is empty");
+      lease_ = lease->id;
+      spec.netns_path = lease->path();
+    }
+    ScopeExit release([&] {
+      if (lease_.empty()) return;
+      auto r = netns_pools_->release(lease_);
+      if (!r) log_warn("release netns " + lease_ + ": " + r.error().what());
+      lease_.clear();
+    });
     native_id_ = spec.id;
     native_pid_ = 0;
     auto sp = spawn_sandbox(spec, [&](pid_t pid, std::uint64_t start) -> Result<void> {
@@ -700,6 +750,11 @@ class ColdScenario final : public Scenario {
   std::string docker_, dockerd_, docker_dir_, docker_sock_, dockerd_pidfile_, cgroup_parent_, docker_skipped_;
   std::string container_, runtime_;  // a container that may need deleting
   std::string native_id_;            // a native sandbox that may need destroying
+  bool netns_made_ = false;           // the faas-netns pool of native-netns
+  std::optional<Stores> stores_;      // the run's state, to lease from
+  std::optional<NetnsPools> netns_pools_;
+  std::string lease_;                 // a leased namespace to give back
+  Holder self_;
   pid_t native_pid_ = 0;
   std::uint64_t native_start_ = 0;
   Process dockerd_proc_;
