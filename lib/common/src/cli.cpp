@@ -119,15 +119,12 @@ bool QuickCommon::finish() {
   return true;
 }
 
-int run_parsed(CommonOptions& opts, const std::function<Result<Exit>()>& body) {
+namespace {
+
+// An exception that escapes a tool's code is a bug: report it, exit 70.
+int guarded(const std::function<int()>& fn) {
   try {
-    log_config().format = opts.log_format;
-    Result<Exit> r = body();
-    if (!r) {
-      log_error(r.error().what());
-      return to_int(r.error().status());
-    }
-    return to_int(*r);
+    return fn();
   } catch (const std::exception& e) {
     log_error(std::string("internal error: ") + e.what());
     return to_int(Exit::software);
@@ -137,28 +134,40 @@ int run_parsed(CommonOptions& opts, const std::function<Result<Exit>()>& body) {
   }
 }
 
+}  // namespace
+
+int run_parsed(CommonOptions& opts, const std::function<Result<Exit>()>& body) {
+  return guarded([&] {
+    log_config().format = opts.log_format;
+    Result<Exit> r = body();
+    if (!r) {
+      log_error(r.error().what());
+      return to_int(r.error().status());
+    }
+    return to_int(*r);
+  });
+}
+
 int run_main(CLI::App& app, int argc, char** argv, CommonOptions& opts,
              const std::function<Result<Exit>()>& body) {
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::CallForAllHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::CallForVersion& e) {
-    return app.exit(e);
-  } catch (const CLI::ParseError& e) {
-    log_config().format = opts.log_format;
-    log_error(std::string(e.what()) + " (see --help)");
-    return to_int(Exit::usage);
-  } catch (const std::exception& e) {
-    log_error(std::string("internal error: ") + e.what());
-    return to_int(Exit::software);
-  } catch (...) {
-    log_error("internal error: unknown exception");
-    return to_int(Exit::software);
-  }
-  return run_parsed(opts, body);
+  constexpr int kParsed = -1;
+  const int status = guarded([&] {
+    try {
+      app.parse(argc, argv);
+    } catch (const CLI::CallForHelp& e) {
+      return app.exit(e);
+    } catch (const CLI::CallForAllHelp& e) {
+      return app.exit(e);
+    } catch (const CLI::CallForVersion& e) {
+      return app.exit(e);
+    } catch (const CLI::ParseError& e) {
+      log_config().format = opts.log_format;
+      log_error(std::string(e.what()) + " (see --help)");
+      return to_int(Exit::usage);
+    }
+    return kParsed;
+  });
+  return status == kParsed ? run_parsed(opts, body) : status;
 }
 
 }  // namespace faas
