@@ -687,17 +687,7 @@ bool parse_quick(int argc, char** argv, CommonOptions& common, Options& opts) {
                             {"--holder", nullptr, &holder}, qc.state_dir(), qc.run_dir(),
                             qc.json(), qc.table(), qc.keep_going(), qc.log_format()}))
       return false;
-    if (!holder.empty()) {
-      // What CLI::PositiveNumber and the conversion to pid_t accept.
-      long long v = 0;
-      for (char ch : holder) {
-        if (ch < '0' || ch > '9') return false;
-        v = v * 10 + (ch - '0');
-        if (v > INT32_MAX) return false;
-      }
-      if (v <= 0) return false;
-      o.holder = static_cast<pid_t>(v);
-    }
+    if (!holder.empty() && !quick_pid(holder, o.holder)) return false;
   }
   if (!qc.finish()) return false;
   common = std::move(c);

@@ -47,8 +47,8 @@ class Command {
     if (parsed(o_.pool_resize)) return pool_resize();
     if (parsed(o_.pool_rm)) return pool_rm();
     if (parsed(o_.pool_ls)) return pool_ls();
-    if (parsed(o_.acquire)) return acquire();
-    if (parsed(o_.release)) return release();
+    if (o_.quick == Options::Quick::acquire || parsed(o_.acquire)) return acquire();
+    if (o_.quick == Options::Quick::release || parsed(o_.release)) return release();
     if (parsed(o_.ls)) return ls();
     if (parsed(o_.gc)) return gc();
     if (parsed(o_.neigh)) return neigh();
@@ -529,6 +529,41 @@ std::string_view named_command(int argc, char** argv) {
     return it == std::end(kCommands) ? std::string_view() : *it;
   }
   return {};
+}
+
+bool parse_quick(int argc, char** argv, CommonOptions& common, Options& opts) {
+  if (argc < 3) return false;
+  const std::string_view command = argv[1];
+  CommonOptions c;
+  Options o;
+  QuickCommon qc(c, "faas-netns");
+  std::vector<std::string> words;
+  if (command == "acquire") {
+    std::string holder;
+    if (!faas::parse_quick(argc, argv, 2,
+                           {{"--wait", nullptr, &o.wait}, {"--holder", nullptr, &holder}, qc.state_dir(),
+                            qc.run_dir(), qc.json(), qc.table(), qc.keep_going(), qc.log_format()},
+                           &words, {"pool", "acquire", "release", "ls", "gc", "neigh"}) ||
+        words.size() != 1)
+      return false;
+    if (!holder.empty() && !quick_pid(holder, o.holder)) return false;
+    o.pool = std::move(words.front());
+    o.quick = Options::Quick::acquire;
+  } else if (command == "release") {
+    if (!faas::parse_quick(argc, argv, 2,
+                           {qc.state_dir(), qc.run_dir(), qc.json(), qc.table(), qc.keep_going(),
+                            qc.log_format()},
+                           &o.ids, {"pool", "acquire", "release", "ls", "gc", "neigh"}) ||
+        o.ids.empty())
+      return false;
+    o.quick = Options::Quick::release;
+  } else {
+    return false;
+  }
+  if (!qc.finish()) return false;
+  common = std::move(c);
+  opts = std::move(o);
+  return true;
 }
 
 void add_commands(CLI::App& app, Options& o, std::string_view only) {

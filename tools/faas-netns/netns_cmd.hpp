@@ -28,6 +28,8 @@ struct Options {
   std::vector<std::string> ids;    // release ID...
   std::string dev, neigh_wait;     // neigh --dev IFNAME --wait IP|MAC
   std::string timeout = "10s";     // neigh --timeout DUR
+  // Set by parse_quick (no CLI::App then): the command to run.
+  enum class Quick { none, acquire, release } quick = Quick::none;
 
   CLI::App *pool_cmd = nullptr, *pool_create = nullptr, *pool_resize = nullptr, *pool_rm = nullptr, *pool_ls = nullptr,
            *acquire = nullptr, *release = nullptr, *ls = nullptr, *gc = nullptr, *neigh = nullptr;
@@ -42,6 +44,10 @@ std::string_view named_command(int argc, char** argv);
 // subcommand's options costs more than an acquire's own work, and the other
 // subcommands cannot be parsed anyway once the first word names one.
 void add_commands(CLI::App& app, Options& o, std::string_view only = {});
+// `acquire POOL [--wait DUR] [--holder PID]` and `release ID...`, each
+// with the common options after the command word, read without CLI11;
+// false for anything else (then parsed with CLI11 as usual).
+bool parse_quick(int argc, char** argv, CommonOptions& common, Options& opts);
 Result<Exit> run(const CommonOptions& common, const Options& o);
 
 }  // namespace faas::netns

@@ -101,6 +101,18 @@ bool parse_quick(int argc, char** argv, int first, std::initializer_list<QuickFl
   return true;
 }
 
+bool quick_pid(const std::string& text, pid_t& out) {
+  long long v = 0;
+  for (char ch : text) {
+    if (ch < '0' || ch > '9') return false;
+    v = v * 10 + (ch - '0');
+    if (v > INT32_MAX) return false;
+  }
+  if (v <= 0) return false;
+  out = static_cast<pid_t>(v);
+  return true;
+}
+
 QuickCommon::QuickCommon(CommonOptions& opts, const char* tool) : opts_(opts) {
   opts_.tool = tool;
   log_config().tool = opts_.tool;

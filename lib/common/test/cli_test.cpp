@@ -289,5 +289,16 @@ TEST(QuickParse, SameAsCli11OrFalse) {
   log_config().tool = "faas";
 }
 
+TEST(QuickParse, PidTakesOnlyPlainPositiveNumbers) {
+  pid_t p = 0;
+  EXPECT_TRUE(quick_pid("1", p));
+  EXPECT_EQ(p, 1);
+  EXPECT_TRUE(quick_pid("2147483647", p));
+  EXPECT_EQ(p, 2147483647);
+  for (const char* bad : {"", "0", "-1", "+1", "1x", " 1", "2147483648", "99999999999999999999"})
+    EXPECT_FALSE(quick_pid(bad, p)) << bad;
+}
+
 }  // namespace
 }  // namespace faas
+

@@ -69,6 +69,11 @@ bool parse_quick(int argc, char** argv, int first, std::initializer_list<QuickFl
                  std::vector<std::string>* positionals = nullptr,
                  std::initializer_list<std::string_view> reserved = {});
 
+// A --holder PID of a quick parse: what CLI::PositiveNumber and the
+// conversion to pid_t accept (digits only, 1 to INT32_MAX); false for
+// anything else, which CLI11 then reports.
+bool quick_pid(const std::string& text, pid_t& out);
+
 // What add_common_options does to opts, without an App; with it the
 // common options' QuickFlags. After a successful parse_quick,
 // finish_quick_common() takes --log-format (false for a word other than
