@@ -239,9 +239,11 @@ void heap() {
   check(zero, "calloc zeroes recycled memory");
   std::free(z);
   for (std::size_t align : {32, 64, 4096}) {
-    void* a = std::aligned_alloc(align, 100);
+    // C11 wants the size a multiple of the alignment (ASan enforces it).
+    const std::size_t size = 3 * align;
+    void* a = std::aligned_alloc(align, size);
     check(a && reinterpret_cast<std::uintptr_t>(a) % align == 0, "aligned_alloc(" + std::to_string(align) + ")");
-    std::memset(a, 1, 100);
+    std::memset(a, 1, size);
     std::free(a);
     void* m = nullptr;
     check(::posix_memalign(&m, align, 200000) == 0 && reinterpret_cast<std::uintptr_t>(m) % align == 0,
