@@ -36,8 +36,6 @@ constexpr int kAcquireBackoffCapMs = 50;
 // with a backoff doubling from 10 ms up to this (events can be lost).
 constexpr int kNeighPollCapMs = 1000;
 
-std::int64_t mono_ms() { return static_cast<std::int64_t>(now_ns() / 1000000); }
-
 class Command {
  public:
   Command(const CommonOptions& c, const Options& o) : c_(c), o_(o) {}

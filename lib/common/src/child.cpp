@@ -16,6 +16,8 @@
 #include <cstdint>
 #include <string_view>
 
+#include "faas/timing.hpp"
+
 extern char** environ;
 
 namespace faas {
@@ -189,12 +191,6 @@ int status_from(const siginfo_t& info) {
   return 128 + info.si_status;  // CLD_KILLED, CLD_DUMPED
 }
 
-std::int64_t monotonic_ms() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<std::int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
-}
-
 // Blocks every signal for the life of the object (the spawn), restoring the
 // previous mask after.
 class BlockSignals {
@@ -359,11 +355,11 @@ Result<int> Child::wait() {
 
 Result<std::optional<int>> Child::wait_for(int timeout_ms) {
   if (!done_) {
-    const std::int64_t deadline = monotonic_ms() + timeout_ms;
+    const std::int64_t deadline = mono_ms() + timeout_ms;
     for (;;) {
       int left = -1;
       if (timeout_ms >= 0)
-        left = static_cast<int>(std::max<std::int64_t>(0, deadline - monotonic_ms()));
+        left = static_cast<int>(std::max<std::int64_t>(0, deadline - mono_ms()));
       // A pidfd polls readable once the process has exited.
       pollfd p{pidfd_.get(), POLLIN, 0};
       int r = ::poll(&p, 1, left);

@@ -122,12 +122,6 @@ int truncate_wal_hook(void*, sqlite3* db, const char* name, int frames) {
   return SQLITE_OK;
 }
 
-std::int64_t monotonic_ms() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<std::int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
-}
-
 }  // namespace
 
 Result<void> make_state_dir(const fs::path& state_dir, const std::string& what) {
@@ -371,12 +365,12 @@ Result<std::string> StateStore::set_wal() {
   // answers SQLITE_BUSY at once there instead of calling the busy handler:
   // two tools opening a new state dir together would see a spurious error.
   // So retry for as long as the busy timeout would have waited.
-  const std::int64_t deadline = monotonic_ms() + kBusyTimeoutMs;
+  const std::int64_t deadline = mono_ms() + kBusyTimeoutMs;
   for (int attempt = 0;; ++attempt) {
     auto st = prepare("PRAGMA journal_mode=WAL");
     Result<bool> row = st ? st->step() : Result<bool>(std::move(st).error());
     if (row) return st->col_text(0);
-    if (row.error().status() != Exit::temp || monotonic_ms() >= deadline)
+    if (row.error().status() != Exit::temp || mono_ms() >= deadline)
       return std::move(row).error();
     sleep_ms(std::min(1 << std::min(attempt, 6), 50));
   }

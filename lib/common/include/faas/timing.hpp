@@ -17,6 +17,9 @@ inline std::uint64_t now_ns() {
          static_cast<std::uint64_t>(ts.tv_nsec);
 }
 
+// Monotonic milliseconds: deadlines and backoffs.
+inline std::int64_t mono_ms() { return static_cast<std::int64_t>(now_ns() / 1000000); }
+
 class Stopwatch {
  public:
   Stopwatch() : start_(now_ns()) {}
