@@ -112,9 +112,13 @@ class Forker {
     stores_.emplace(std::move(st));
     store_ = &stores_->run();
     root_ = forks_root(state_dir_);
-    // No state dir yet: state.db, which would have made it, is not opened here.
-    if (::access(state_dir_.c_str(), F_OK) != 0) FAAS_TRY(make_state_dir(state_dir_, "state directory"));
-    FAAS_TRY_ASSIGN(root_fd_, open_forks_root(root_));
+    auto forks = open_forks_root(root_);
+    if (!forks) {
+      // No state dir yet? state.db, which would have made it, is not opened here.
+      FAAS_TRY(make_state_dir(state_dir_, "state directory"));
+      forks = open_forks_root(root_);
+    }
+    FAAS_TRY_ASSIGN(root_fd_, std::move(forks));
     FAAS_TRY_ASSIGN(self_, self_holder());
     return {};
   }

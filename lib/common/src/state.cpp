@@ -126,6 +126,10 @@ int truncate_wal_hook(void*, sqlite3* db, const char* name, int frames) {
 
 Result<void> make_state_dir(const fs::path& state_dir, const std::string& what) {
   if (state_dir.empty()) return Error(Exit::config, what + ": empty path");
+  // Every tool opens its store this way, on every run: one stat when the
+  // directory is there, the walk below only to make it.
+  struct stat st {};
+  if (::stat(state_dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) return {};
   fs::path dir = state_dir.lexically_normal();
   if (!dir.has_filename() && dir != dir.root_path()) dir = dir.parent_path();  // "a/b/"
   fs::path cur;
@@ -136,7 +140,6 @@ Result<void> make_state_dir(const fs::path& state_dir, const std::string& what) 
     mode_t mode = it == last ? 0700 : 0755;
     if (::mkdir(cur.c_str(), mode) == 0) continue;
     int err = errno;
-    struct stat st {};
     // EEXIST also when another process created it a moment ago.
     if (err == EEXIST && ::stat(cur.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) continue;
     if (err == EEXIST) err = ENOTDIR;
