@@ -11,7 +11,6 @@
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -24,6 +23,7 @@
 #include <sstream>
 
 #include "faas/holder.hpp"
+#include "faas/ksm.hpp"
 #include "faas/sandbox_confine.hpp"
 #include "faas/scope_exit.hpp"
 #include "faas/timing.hpp"
@@ -136,10 +136,6 @@ Result<void> loopback_up() {
 }
 
 // ---- user namespaces, idmapped mounts, read-only binds, KSM ----
-
-#ifndef PR_SET_MEMORY_MERGE
-#define PR_SET_MEMORY_MERGE 67  // Linux 6.4
-#endif
 
 // A detached copy of the tree at `path` (recursive or not) with `attrs`
 // set and, with userns_fd, idmapped through that user namespace.
@@ -291,9 +287,7 @@ Result<void> child_setup(const SandboxSpec& spec, const fs::path& dir, const Chi
   if (::syscall(SYS_pivot_root, ".", ".") != 0) return sys_error("pivot_root");
   if (::umount2(".", MNT_DETACH) != 0) return sys_error("detach the old root");
   if (::chdir("/") != 0) return sys_error("chdir /");
-  if (spec.ksm && ::prctl(PR_SET_MEMORY_MERGE, 1, 0, 0, 0) != 0)
-    return sys_error("prctl(PR_SET_MEMORY_MERGE) (KSM for every process needs Linux 6.4)",
-                     errno == EINVAL ? Exit::unavailable : Exit::os);
+  if (spec.ksm) FAAS_TRY_CTX(enable_memory_merge(), "--ksm");
   if (fds.userns_fd >= 0) FAAS_TRY(enter_userns(fds.userns_fd));
 
   // fds: 0 /dev/null, 1 and 2 the log, 3 the readiness pipe, 4 the error
