@@ -100,16 +100,12 @@ class Forker {
   // ---- shared ----
 
   Result<void> open_state() {
-    std::error_code ec;
-    state_dir_ = fs::absolute(c_.state_dir, ec);
-    if (ec) return sys_error(ec.value(), "state dir " + q(c_.state_dir));
-    fs::path run = fs::absolute(c_.run_dir, ec);
-    if (ec) return sys_error(ec.value(), "run dir " + q(c_.run_dir));
     // Fork rows live in run.db (they describe mounts); their directories
     // stay under the state dir, on the filesystem btrfs snapshots and
     // reflinks need. state.db is never opened here.
-    FAAS_TRY_ASSIGN(auto st, Stores::open(state_dir_, std::move(run)));
+    FAAS_TRY_ASSIGN(auto st, open_stores(c_));
     stores_.emplace(std::move(st));
+    state_dir_ = stores_->state_dir();
     store_ = &stores_->run();
     root_ = forks_root(state_dir_);
     auto forks = open_forks_root(root_);

@@ -287,12 +287,7 @@ Result<Exit> run(const CommonOptions& common, const Options& o) {
 
 Result<void> open_pools(const CommonOptions& c, std::optional<Stores>& stores,
                         std::optional<SandboxPools>& pools, Holder& self) {
-  std::error_code ec;
-  fs::path dir = fs::absolute(c.state_dir, ec);
-  if (ec) return sys_error(ec.value(), "state dir `" + c.state_dir + "`");
-  fs::path run = fs::absolute(c.run_dir, ec);
-  if (ec) return sys_error(ec.value(), "run dir `" + c.run_dir + "`");
-  FAAS_TRY_ASSIGN(auto st, Stores::open(dir, run));
+  FAAS_TRY_ASSIGN(auto st, open_stores(c));
   stores.emplace(std::move(st));
   FAAS_TRY_ASSIGN(self, self_holder());
   pools.emplace(*stores, fs::path{}, self);

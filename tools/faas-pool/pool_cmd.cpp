@@ -83,14 +83,9 @@ class Command {
   }
 
   Result<void> open_state(bool need_init = false) {
-    std::error_code ec;
-    fs::path dir = fs::absolute(c_.state_dir, ec);
-    if (ec) return sys_error(ec.value(), "state dir " + q(c_.state_dir));
-    fs::path run = fs::absolute(c_.run_dir, ec);
-    if (ec) return sys_error(ec.value(), "run dir " + q(c_.run_dir));
     fs::path init;
     if (need_init) { FAAS_TRY_ASSIGN(init, init_binary()); }
-    FAAS_TRY_ASSIGN(auto st, Stores::open(dir, run));
+    FAAS_TRY_ASSIGN(auto st, open_stores(c_));
     stores_.emplace(std::move(st));
     FAAS_TRY_ASSIGN(Holder self, self_holder());
     pools_.emplace(*stores_, init, self);

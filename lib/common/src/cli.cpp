@@ -4,6 +4,7 @@
 
 #include <cstring>
 #include <exception>
+#include <filesystem>
 #include <map>
 
 #include "faas/state.hpp"
@@ -147,6 +148,15 @@ int guarded(const std::function<int()>& fn) {
 }
 
 }  // namespace
+
+Result<Stores> open_stores(const CommonOptions& opts) {
+  std::error_code ec;
+  std::filesystem::path state = std::filesystem::absolute(opts.state_dir, ec);
+  if (ec) return sys_error(ec.value(), "state dir `" + opts.state_dir + "`");
+  std::filesystem::path run = std::filesystem::absolute(opts.run_dir, ec);
+  if (ec) return sys_error(ec.value(), "run dir `" + opts.run_dir + "`");
+  return Stores::open(std::move(state), std::move(run));
+}
 
 int run_parsed(CommonOptions& opts, const std::function<Result<Exit>()>& body) {
   return guarded([&] {

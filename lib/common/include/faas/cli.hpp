@@ -94,6 +94,11 @@ class QuickCommon {
   std::string log_format_;
 };
 
+class Stores;
+// The tool's state: --state-dir and --run-dir made absolute, run.db opened
+// (state.db on first use, see Stores).
+Result<Stores> open_stores(const CommonOptions& opts);
+
 // run_main after the parse: runs body, an Error becomes its status.
 int run_parsed(CommonOptions& opts, const std::function<Result<Exit>()>& body);
 
