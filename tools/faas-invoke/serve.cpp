@@ -402,7 +402,7 @@ class Gateway {
         l.busy = false;
         s["state"] = "claimed";  // held by the gateway, idle
       } else {
-        s["state"] = drop_lease(req.lease, true) ? "destroyed" : "unknown";
+        s["state"] = drop_lease(req.lease) ? "destroyed" : "unknown";
       }
       rec["sandbox"] = std::move(s);
       rec["invoke"] = Json{{"request_id", req.id},   {"peer", req.peer},
@@ -431,13 +431,11 @@ class Gateway {
   }
 
   // Destroys a leased sandbox and forgets it. false when the destroy failed.
-  bool drop_lease(Lease* l, bool destroy) {
+  bool drop_lease(Lease* l) {
     bool ok = true;
-    if (destroy) {
-      if (auto d = pools_->destroy(l->row.id); !d) {
-        log_error("serve: sandbox " + l->row.id + ": destroy: " + d.error().what());
-        ok = false;
-      }
+    if (auto d = pools_->destroy(l->row.id); !d) {
+      log_error("serve: sandbox " + l->row.id + ": destroy: " + d.error().what());
+      ok = false;
     }
     leases_.erase(std::remove_if(leases_.begin(), leases_.end(), [&](const auto& x) { return x.get() == l; }),
                   leases_.end());
@@ -465,7 +463,7 @@ class Gateway {
     if (req.lease != nullptr) {
       e.wrap("sandbox " + req.lease->row.id);
       rec["sandbox"] = sandbox_json(req.lease->row);
-      rec["sandbox"]["state"] = drop_lease(req.lease, true) ? "destroyed" : "unknown";
+      rec["sandbox"]["state"] = drop_lease(req.lease) ? "destroyed" : "unknown";
     }
     rec["invoke"] = Json{{"request_id", req.id}, {"peer", req.peer}};
     e.wrap("serve: request " + req.id);
