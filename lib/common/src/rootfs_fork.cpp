@@ -28,6 +28,7 @@
 
 #include "faas/fd.hpp"
 #include "faas/scope_exit.hpp"
+#include "faas/spare_dirs.hpp"
 #include "faas/timing.hpp"
 
 namespace faas {
@@ -503,38 +504,6 @@ Result<void> remove_at(int parent, const std::string& name, dev_t dev, const fs:
   return {};
 }
 
-// Spare directories. On ext4 a mkdir allocates an inode, skipping every
-// one freed in the last seconds (each checked in the inode table): with
-// forks made and removed all the time a mkdir and an rmdir cost 120-140 us
-// together, two renames 18 us. So an overlay fork's directory, empty once
-// its tmpfs is detached, is moved to the spares dir, and the next fork
-// moves it back under its own ID. There are never more spares than forks
-// once lived at the same time; faas-fork gc deletes them.
-bool take_spare(const fs::path& spares, const fs::path& dir) {
-  if (spares.empty()) return false;
-  Fd d(::open(spares.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!d) return false;
-  alignas(struct dirent64) char buf[2048];
-  const ssize_t n = ::getdents64(d.get(), buf, sizeof buf);
-  for (ssize_t off = 0; off < n;) {
-    const auto* e = reinterpret_cast<const struct dirent64*>(buf + off);
-    off += e->d_reclen;
-    if (e->d_type != DT_DIR || e->d_name[0] == '.') continue;
-    // Another fork may take the same one first: then the next.
-    if (::renameat2(d.get(), e->d_name, AT_FDCWD, dir.c_str(), RENAME_NOREPLACE) == 0) return true;
-    if (errno != ENOENT) return false;
-  }
-  return false;
-}
-
-bool leave_spare(const fs::path& dir, const fs::path& spares) {
-  if (spares.empty()) return false;
-  const fs::path to = spares / dir.filename();
-  if (::renameat2(AT_FDCWD, dir.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE) == 0) return true;
-  if (errno != ENOENT || (::mkdir(spares.c_str(), 0700) != 0 && errno != EEXIST)) return false;
-  return ::renameat2(AT_FDCWD, dir.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE) == 0;
-}
-
 // The part of remove_fork that trusts dir: make_fork uses it to undo.
 Result<void> destroy_dir(const fs::path& dir, RemoveReport& report, const fs::path& spares = {}) {
   // An overlay fork's dir is its tmpfs, with the overlay mounted inside:
@@ -550,7 +519,7 @@ Result<void> destroy_dir(const fs::path& dir, RemoveReport& report, const fs::pa
     // The tmpfs covered the whole fork: what is left is its empty mount
     // point. Anything else (a stacked mount, an entry) fails the rmdir and
     // takes the long way.
-    if (leave_spare(dir, spares) || ::rmdir(dir.c_str()) == 0) return {};
+    if (leave_spare_dir(dir, spares) || ::rmdir(dir.c_str()) == 0) return {};
   } else if (errno != EINVAL && errno != ENOENT) {
     return sys_error("detach " + q(dir));
   }
@@ -845,7 +814,7 @@ Result<ForkLayout> make_fork(const ForkSpec& spec) {
   }
 
   ForkLayout layout = fork_layout(spec.dir, method, spec.tmpfs_bytes);
-  if (!(method == ForkMethod::overlay && take_spare(spec.spares, spec.dir)) &&
+  if (!(method == ForkMethod::overlay && take_spare_dir(spec.spares, spec.dir)) &&
       ::mkdir(spec.dir.c_str(), 0700) != 0)
     return sys_error("create fork dir " + q(spec.dir), Exit::cant_create);
   ScopeExit undo([&] {

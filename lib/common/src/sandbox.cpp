@@ -1,5 +1,6 @@
 #include "faas/sandbox.hpp"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/mount.h>
@@ -26,6 +27,7 @@
 #include "faas/ksm.hpp"
 #include "faas/sandbox_confine.hpp"
 #include "faas/scope_exit.hpp"
+#include "faas/spare_dirs.hpp"
 #include "faas/timing.hpp"
 
 namespace faas {
@@ -41,6 +43,12 @@ fs::path sandbox_control(const fs::path& run_dir, const std::string& id) {
 }
 
 namespace {
+static std::uint64_t g_t0;
+static void tp(const char* what) {
+  static int fd = ::fcntl(::open("/dev/shm/sbtrace", O_WRONLY|O_CREAT|O_APPEND|O_CLOEXEC, 0644), F_DUPFD_CLOEXEC, 1000);
+  char b[128]; int n = snprintf(b, sizeof b, "%d %s %llu\n", (int)::getpid(), what, (unsigned long long)((now_ns()-g_t0)/1000));
+  (void)!::write(fd, b, n);
+}
 
 constexpr const char* kInitInside = "/run/faas-init";
 constexpr const char* kControlInside = "/run/faas/control.sock";
@@ -74,12 +82,20 @@ Result<void> make_dir(const std::string& path, mode_t mode = 0755) {
 Result<void> setup_dev(const std::string& root) {
   std::string dev = root + "/dev";
   FAAS_TRY(do_mount("tmpfs", dev, "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755,size=64k"));
+  // The host's nodes made again (same device, same mode), not bound: a
+  // mknod is a third of a bind mount's cost.
+  const mode_t umask_was = ::umask(0);
   for (const char* n : {"null", "zero", "full", "random", "urandom", "tty"}) {
     std::string host = std::string("/dev/") + n;
-    if (::access(host.c_str(), F_OK) != 0) continue;
-    FAAS_TRY(touch(dev + "/" + n));
-    FAAS_TRY(do_mount(host, dev + "/" + n, nullptr, MS_BIND));
+    struct stat st {};
+    if (::stat(host.c_str(), &st) != 0 || !S_ISCHR(st.st_mode)) continue;
+    if (::mknod((dev + "/" + n).c_str(), S_IFCHR | (st.st_mode & 0777), st.st_rdev) != 0) {
+      auto e = sys_error("mknod " + q(dev + "/" + n));
+      ::umask(umask_was);
+      return e;
+    }
   }
+  ::umask(umask_was);
   FAAS_TRY(make_dir(dev + "/pts"));
   FAAS_TRY(do_mount("devpts", dev + "/pts", "devpts", MS_NOSUID | MS_NOEXEC,
                     "newinstance,ptmxmode=0666,mode=0620"));
@@ -241,7 +257,20 @@ Result<Fd> make_userns(std::uint32_t uid, std::uint32_t count) {
 struct ChildFds {
   int go_r, err_w, ready_w, log_fd;
   int userns_fd = -1;
+  const std::vector<Fd>* cgroup_roots = nullptr;  // SandboxCgroup::open_v1_roots
+  const cpu_set_t* cpus = nullptr;  // the CPUs the child may use after the go
 };
+
+// The CPUs this thread may run on, but the one it runs on now; false when
+// that leaves none.
+bool other_cpus(cpu_set_t& allowed, cpu_set_t& others) {
+  CPU_ZERO(&allowed);
+  if (::sched_getaffinity(0, sizeof allowed, &allowed) != 0) return false;
+  others = allowed;
+  const int here = ::sched_getcpu();
+  if (here >= 0 && here < CPU_SETSIZE) CPU_CLR(here, &others);
+  return CPU_COUNT(&others) > 0;
+}
 
 // Where the child reports a failure: fds.err_w until the descriptors are
 // rearranged for faas-init, fd 4 after (close_range closes the original).
@@ -250,17 +279,14 @@ int g_child_err_fd = -1;
 
 // PID 1 of the new namespaces: builds the root, confines itself, execs
 // faas-init. Returns only on failure.
-Result<void> child_setup(const SandboxSpec& spec, const fs::path& dir, const ChildFds& fds,
-                         const SandboxCgroup& cg) {
-  char go = 0;
-  ssize_t n;
-  do n = ::read(fds.go_r, &go, 1);
-  while (n < 0 && errno == EINTR);
-  if (n != 1) ::_exit(1);  // the parent gave up (or died): leave quietly
-  // Into the v1 cgroups first (the v2 one was joined by clone3), then a
-  // cgroup namespace rooted there.
-  FAAS_TRY(cg.attach_self());
-  if (::unshare(CLONE_NEWCGROUP) != 0) return sys_error("unshare(CLONE_NEWCGROUP)");
+//
+// The root is built first, while the parent makes the cgroups and records
+// the pid (2 CPUs: the two overlap); the go from the parent comes before
+// anything that needs them: joining the cgroups, the cgroup namespace
+// rooted there, and the exec. A parent that gives up closes its end and the
+// child leaves at the go.
+Result<void> child_setup(const SandboxSpec& spec, const fs::path& dir, const ChildFds& fds) {
+  tp("C-start");
   ::setsid();
   if (!spec.netns_path.empty()) {
     int nfd = ::open(spec.netns_path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -272,21 +298,41 @@ Result<void> child_setup(const SandboxSpec& spec, const fs::path& dir, const Chi
   }
   std::string host = "faas-" + spec.id;
   if (::sethostname(host.c_str(), host.size()) != 0) return sys_error("sethostname");
+  tp("C-ns");
   FAAS_TRY(do_mount("", "/", nullptr, MS_REC | MS_SLAVE));
   std::string root = (dir / "root").string();
   FAAS_TRY(mount_rootfs(spec, root, fds.userns_fd));
   for (const auto& [host_path, dest] : spec.binds_ro) FAAS_TRY(bind_ro_into(root, host_path, dest, fds.userns_fd));
+  tp("C-rootfs");
   FAAS_TRY(setup_dev(root));
+  tp("C-dev");
   FAAS_TRY(setup_proc(root));
+  tp("C-proc");
   FAAS_TRY(setup_run(root, spec, dir));
   struct stat st{};
   if (::stat((root + "/tmp").c_str(), &st) == 0 && S_ISDIR(st.st_mode))
     FAAS_TRY(do_mount("tmpfs", root + "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777,size=64m"));
   FAAS_TRY(do_mount("", root, nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV));
+  tp("C-run");
   if (::chdir(root.c_str()) != 0) return sys_error("chdir " + q(root));
   if (::syscall(SYS_pivot_root, ".", ".") != 0) return sys_error("pivot_root");
+  tp("C-pivot");
   if (::umount2(".", MNT_DETACH) != 0) return sys_error("detach the old root");
   if (::chdir("/") != 0) return sys_error("chdir /");
+
+  tp("C-built");
+  char go = 0;
+  ssize_t n;
+  do n = ::read(fds.go_r, &go, 1);
+  while (n < 0 && errno == EINTR);
+  if (n != 1) ::_exit(1);  // the parent gave up (or died): leave quietly
+  if (fds.cpus != nullptr) (void)::sched_setaffinity(0, sizeof *fds.cpus, fds.cpus);
+  // Into the v1 cgroups (the v2 one was joined by clone3), then a cgroup
+  // namespace rooted there.
+  tp("C-go");
+  FAAS_TRY(SandboxCgroup::attach_self_at(*fds.cgroup_roots, spec.id));
+  tp("C-attached");
+  if (::unshare(CLONE_NEWCGROUP) != 0) return sys_error("unshare(CLONE_NEWCGROUP)");
   if (spec.ksm) FAAS_TRY_CTX(enable_memory_merge(), "--ksm");
   if (fds.userns_fd >= 0) FAAS_TRY(enter_userns(fds.userns_fd));
 
@@ -300,7 +346,7 @@ Result<void> child_setup(const SandboxSpec& spec, const fs::path& dir, const Chi
       ::dup2(ready, 3) < 0 || ::dup3(err, 4, O_CLOEXEC) < 0)
     return sys_error("dup2");
   g_child_err_fd = 4;
-  if (::syscall(SYS_close_range, 5U, ~0U, 0U) != 0) return sys_error("close_range");
+  if (::syscall(SYS_close_range, 5U, 999U, 0U) != 0) return sys_error("close_range");
 
   std::vector<std::string> args{"faas-init", "--listen", kControlInside, "--loop", "--notify-fd", "3", "--"};
   args.insert(args.end(), spec.cmd.begin(), spec.cmd.end());
@@ -313,15 +359,16 @@ Result<void> child_setup(const SandboxSpec& spec, const fs::path& dir, const Chi
   for (auto& e : env) envp.push_back(e.data());
   envp.push_back(nullptr);
 
+  tp("C-argv");
   FAAS_TRY(confine_sandbox_process());
+  tp("C-confined");
   ::execve(kInitInside, argv.data(), envp.data());
   return sys_error(std::string("exec ") + kInitInside);
 }
 
-[[noreturn]] void child_main(const SandboxSpec& spec, const fs::path& dir, const ChildFds& fds,
-                             const SandboxCgroup& cg) {
+[[noreturn]] void child_main(const SandboxSpec& spec, const fs::path& dir, const ChildFds& fds) {
   g_child_err_fd = fds.err_w;
-  auto r = child_setup(spec, dir, fds, cg);
+  auto r = child_setup(spec, dir, fds);
   std::string msg = r ? "exec returned" : r.error().what();
   (void)!::write(g_child_err_fd, msg.data(), msg.size());
   ::_exit(1);
@@ -373,6 +420,23 @@ void kill_and_wait(int pidfd, int timeout_ms) {
   ::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(pidfd), &si, WEXITED | WNOHANG);
 }
 
+// RUN/sandbox-spares, for RUN/sandboxes/ID (see spare_dirs.hpp).
+fs::path spares_next_to(const fs::path& dir) { return dir.parent_path().parent_path() / "sandbox-spares"; }
+
+bool is_empty_dir(const fs::path& dir) {
+  Fd d(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW));
+  if (!d) return false;
+  alignas(struct dirent64) char buf[512];
+  const ssize_t n = ::getdents64(d.get(), buf, sizeof buf);
+  if (n < 0) return false;
+  for (ssize_t off = 0; off < n;) {
+    const auto* e = reinterpret_cast<const struct dirent64*>(buf + off);
+    off += e->d_reclen;
+    if (std::strcmp(e->d_name, ".") != 0 && std::strcmp(e->d_name, "..") != 0) return false;
+  }
+  return true;
+}
+
 Result<void> remove_host_side(const fs::path& dir) {
   std::string inv = (dir / "invocations").string();
   if (::umount2(inv.c_str(), MNT_DETACH) != 0 && errno != EINVAL && errno != ENOENT)
@@ -381,6 +445,8 @@ Result<void> remove_host_side(const fs::path& dir) {
   // failed before it was mounted).
   if (::umount2(dir.c_str(), MNT_DETACH) != 0 && errno != EINVAL && errno != ENOENT)
     return sys_error("unmount " + q(dir.string()));
+  // Empty once its tmpfs is gone: kept for the next sandbox.
+  if (is_empty_dir(dir) && leave_spare_dir(dir, spares_next_to(dir))) return {};
   std::error_code ec;
   fs::remove_all(dir, ec);
   if (ec) return sys_error(ec.value(), "remove " + q(dir.string()));
@@ -410,13 +476,16 @@ bool sandbox_alive(pid_t pid, std::uint64_t pid_start) {
 Result<SandboxProcess> spawn_sandbox(const SandboxSpec& spec,
                                      const std::function<Result<void>(pid_t, std::uint64_t)>& on_cloned) {
   if (spec.cmd.empty()) return Error(Exit::usage, "sandbox: no command");
+  g_t0 = now_ns(); tp("start");
   SandboxProcess sp;
   sp.dir = sandbox_dir(spec.run_dir, spec.id);
   sp.control = sandbox_control(spec.run_dir, spec.id);
-  std::error_code ec;
-  fs::create_directories(sp.dir.parent_path(), ec);
-  if (ec) return sys_error(ec.value(), "create " + q(sp.dir.parent_path().string()), Exit::cant_create);
-  if (::mkdir(sp.dir.c_str(), 0700) != 0) return sys_error("mkdir " + q(sp.dir.string()), Exit::cant_create);
+  if (!take_spare_dir(spares_next_to(sp.dir), sp.dir)) {
+    std::error_code ec;
+    fs::create_directories(sp.dir.parent_path(), ec);
+    if (ec) return sys_error(ec.value(), "create " + q(sp.dir.parent_path().string()), Exit::cant_create);
+    if (::mkdir(sp.dir.c_str(), 0700) != 0) return sys_error("mkdir " + q(sp.dir.string()), Exit::cant_create);
+  }
   bool cleanup = true;
   SandboxCgroup cg;
   ScopeExit undo([&] {
@@ -427,6 +496,7 @@ Result<SandboxProcess> spawn_sandbox(const SandboxSpec& spec,
   // The sandbox's host side lives in a small tmpfs of its own: the run dir
   // may be on a disk, where each of the directories and the log below is a
   // journaled metadata update (0.4-1 ms each on a busy ext4).
+  tp("P-mkdir");
   FAAS_TRY(do_mount("tmpfs", sp.dir.string(), "tmpfs", MS_NOSUID | MS_NODEV, "mode=0700,size=16m"));
   for (const char* d : {"ctl", "invocations", "root"}) FAAS_TRY(make_dir((sp.dir / d).string()));
   Fd userns;
@@ -435,16 +505,26 @@ Result<SandboxProcess> spawn_sandbox(const SandboxSpec& spec,
     // faas-init, root of the user namespace, creates its control socket here.
     if (::chown((sp.dir / "ctl").c_str(), spec.userns_uid, spec.userns_uid) != 0) return sys_error("chown ctl");
   }
+  tp("P-hostdirs");
   std::string inv = (sp.dir / "invocations").string();
   FAAS_TRY(do_mount(inv, inv, nullptr, MS_BIND));
   FAAS_TRY(do_mount("", inv, nullptr, MS_SHARED));
-  FAAS_TRY_ASSIGN(cg, SandboxCgroup::create(spec.id, spec.limits));
-  sp.cgroup = cg.rel();
+  // A sandbox is cloned into its v2 cgroup, which must exist first; v1
+  // cgroups are made while the child builds its root (child_setup).
+  const bool cgroup_first = SandboxCgroup::uses_v2();
+  if (cgroup_first) {
+    FAAS_TRY_ASSIGN(cg, SandboxCgroup::create(spec.id, spec.limits));
+    sp.cgroup = cg.rel();
+  }
+  FAAS_TRY_ASSIGN(std::vector<Fd> cgroup_roots, SandboxCgroup::open_v1_roots());
 
+  tp("P-inv");
   Fd log(::open((sp.dir / "init.log").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
   if (!log) return sys_error("create init.log", Exit::cant_create);
   int go[2], err[2], ready[2];
-  if (::pipe2(go, O_CLOEXEC) != 0) return sys_error("pipe");
+  // A socket, not a pipe: the go is sent with MSG_NOSIGNAL, as the child
+  // may have failed and gone by then.
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, go) != 0) return sys_error("socketpair");
   Fd go_r(go[0]), go_w(go[1]);
   if (::pipe2(err, O_CLOEXEC) != 0) return sys_error("pipe");
   Fd err_r(err[0]), err_w(err[1]);
@@ -463,33 +543,58 @@ Result<SandboxProcess> spawn_sandbox(const SandboxSpec& spec,
     ca.flags |= CLONE_INTO_CGROUP;
     ca.cgroup = static_cast<std::uint64_t>(cg_fd.get());
   }
+  tp("P-preclone");
+  cpu_set_t cpus, others;
+  const bool spread = other_cpus(cpus, others);
   long rc = ::syscall(SYS_clone3, &ca, sizeof ca);
   if (rc < 0) return sys_error("clone3");
   if (rc == 0) {
     ::close(go[1]);
     ::close(err[0]);
     ::close(ready[0]);
-    child_main(spec, sp.dir, ChildFds{go[0], err[1], ready[1], log.get(), userns.get()}, cg);
+    child_main(spec, sp.dir,
+               ChildFds{go[0], err[1], ready[1], log.get(), userns.get(), &cgroup_roots, spread ? &cpus : nullptr});
   }
   sp.pid = static_cast<pid_t>(rc);
+  // The child builds its root on another CPU while this one makes the
+  // cgroups: a new task otherwise starts on its parent's CPU and, on a
+  // small VM, often waits there until the parent blocks (0.2 ms of serial
+  // work). It takes back the parent's CPUs at the go.
+  if (spread) (void)::sched_setaffinity(sp.pid, sizeof others, &others);
   Fd pfd(pidfd);
   ScopeExit kill_child([&] { kill_and_wait(pfd.get(), 2000); });
   go_r.reset();
   err_w.reset();
   ready_w.reset();
 
+  tp("P-cloned");
+  cgroup_roots.clear();
+  if (!cgroup_first) {
+    FAAS_TRY_ASSIGN(cg, SandboxCgroup::create(spec.id, spec.limits));
+    sp.cgroup = cg.rel();
+  }
+  tp("P-cgroup");
   FAAS_TRY_ASSIGN(Holder h, holder_of(sp.pid));
   sp.pid_start = h.start_time;
   FAAS_TRY(on_cloned(sp.pid, sp.pid_start));
-  char one = 1;
-  if (::write(go_w.get(), &one, 1) != 1) return sys_error("start the sandbox");
-  go_w.reset();
-
   std::uint64_t deadline = now_ns() + static_cast<std::uint64_t>(spec.ready_timeout_ms) * 1000000ULL;
   bool timed_out = false;
+  tp("P-oncloned");
+  char one = 1;
+  if (::send(go_w.get(), &one, 1, MSG_NOSIGNAL) != 1) {
+    // The child failed while building its root: its reason is on err.
+    int e = errno;
+    std::string why = read_until(err_r.get(), deadline, false, timed_out);
+    if (!why.empty()) return Error(Exit::os, "sandbox " + spec.id + ": " + why);
+    return sys_error(e, "start the sandbox");
+  }
+  go_w.reset();
+
+  tp("P-gosent");
   std::string msg = read_until(err_r.get(), deadline, false, timed_out);
   if (timed_out) return Error(Exit::temp, "sandbox " + spec.id + ": setup timed out");
   if (!msg.empty()) return Error(Exit::os, "sandbox " + spec.id + ": " + msg);
+  tp("P-execd");
   std::string line = read_until(ready_r.get(), deadline, true, timed_out);
   if (timed_out) return Error(Exit::temp, "sandbox " + spec.id + ": faas-init not ready in time");
   if (line.find('\n') == std::string::npos) {
@@ -497,6 +602,7 @@ Result<SandboxProcess> spawn_sandbox(const SandboxSpec& spec,
     return Error(Exit::os, "sandbox " + spec.id + ": faas-init exited before listening" +
                                (why.empty() ? "" : ": " + why));
   }
+  tp("P-ready");
   kill_child.release();
   cleanup = false;
   return sp;

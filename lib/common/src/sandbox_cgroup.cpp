@@ -133,9 +133,30 @@ Result<void> SandboxCgroup::attach(pid_t pid) const {
   return {};
 }
 
-Result<void> SandboxCgroup::attach_self() const {
-  for (const auto& d : dirs_)
-    if (d != v2_dir_) FAAS_TRY_CTX(write_file(d + "/tasks", "0"), "cgroup attach");
+bool SandboxCgroup::uses_v2() {
+  for (const auto& p : places())
+    if (p.v2) return true;
+  return false;
+}
+
+Result<std::vector<Fd>> SandboxCgroup::open_v1_roots() {
+  std::vector<Fd> out;
+  for (const auto& p : places()) {
+    if (p.v2) continue;
+    Fd fd(::open(p.base.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (!fd) return sys_error("cgroup: open `" + p.base + "`");
+    out.push_back(std::move(fd));
+  }
+  return out;
+}
+
+Result<void> SandboxCgroup::attach_self_at(const std::vector<Fd>& roots, const std::string& id) {
+  const std::string tasks = "faas/" + id + "/tasks";
+  for (const auto& r : roots) {
+    Fd fd(::openat(r.get(), tasks.c_str(), O_WRONLY | O_CLOEXEC));
+    if (!fd) return sys_error("cgroup attach: open `" + tasks + "`");
+    if (::write(fd.get(), "0", 1) != 1) return sys_error("cgroup attach: write 0 to `" + tasks + "`");
+  }
   return {};
 }
 

@@ -30,13 +30,22 @@ class SandboxCgroup {
 
   // Moves pid into every directory.
   Result<void> attach(pid_t pid) const;
+  // Whether a controller is on the unified hierarchy: the sandbox is then
+  // cloned into its cgroup, which must exist first (clone_fd).
+  static bool uses_v2();
+  // The roots of the v1 hierarchies that hold a controller, opened (O_PATH)
+  // before a sandbox's init leaves the host's mounts: with them it joins
+  // faas/ID (attach_self_at) after pivot_root, and faas/ID need not exist
+  // yet when they are opened.
+  static Result<std::vector<Fd>> open_v1_roots();
   // Moves the calling thread (a freshly cloned, single-threaded sandbox
-  // init) into every v1 directory by writing 0 to its `tasks`. Moving
-  // oneself takes no global lock; writing a pid to cgroup.procs (attach)
-  // takes cgroup_threadgroup_rwsem for writing, which waits for an RCU grace
+  // init) into faas/ID of every v1 hierarchy, through roots from
+  // open_v1_roots, by writing 0 to its `tasks`. Moving oneself takes no
+  // global lock; writing a pid to cgroup.procs or tasks (attach) takes
+  // cgroup_threadgroup_rwsem for writing, which waits for an RCU grace
   // period: 10-20 ms per sandbox. The v2 directory is joined at clone time
   // instead (clone_fd, CLONE_INTO_CGROUP).
-  Result<void> attach_self() const;
+  static Result<void> attach_self_at(const std::vector<Fd>& roots, const std::string& id);
   // The v2 directory opened for clone3's CLONE_INTO_CGROUP; an empty Fd
   // when every controller is on v1.
   Result<Fd> clone_fd() const;

@@ -1,0 +1,42 @@
+#include "faas/spare_dirs.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "faas/fd.hpp"
+
+namespace faas {
+
+namespace fs = std::filesystem;
+
+bool take_spare_dir(const fs::path& spares, const fs::path& dir) {
+  if (spares.empty()) return false;
+  Fd d(::open(spares.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!d) return false;
+  alignas(struct dirent64) char buf[2048];
+  const ssize_t n = ::getdents64(d.get(), buf, sizeof buf);
+  for (ssize_t off = 0; off < n;) {
+    const auto* e = reinterpret_cast<const struct dirent64*>(buf + off);
+    off += e->d_reclen;
+    if (e->d_type != DT_DIR || e->d_name[0] == '.') continue;
+    // Another process may take the same one first: then the next.
+    if (::renameat2(d.get(), e->d_name, AT_FDCWD, dir.c_str(), RENAME_NOREPLACE) == 0) return true;
+    if (errno != ENOENT) return false;
+  }
+  return false;
+}
+
+bool leave_spare_dir(const fs::path& dir, const fs::path& spares) {
+  if (spares.empty()) return false;
+  const fs::path to = spares / dir.filename();
+  if (::renameat2(AT_FDCWD, dir.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE) == 0) return true;
+  if (errno != ENOENT || (::mkdir(spares.c_str(), 0700) != 0 && errno != EEXIST)) return false;
+  return ::renameat2(AT_FDCWD, dir.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE) == 0;
+}
+
+}  // namespace faas
