@@ -51,9 +51,9 @@ class SignalsDeferred {
     sa.sa_handler = note_signal;
     sigemptyset(&sa.sa_mask);
     for (std::size_t i = 0; i < kSignals.size(); ++i) {
-      ::sigaction(kSignals[i], nullptr, &old_[i]);
+      ::sigaction(kSignals[i], &sa, &old_[i]);
       // An ignored signal stays ignored (SIGINT in a background job).
-      if (old_[i].sa_handler != SIG_IGN) ::sigaction(kSignals[i], &sa, nullptr);
+      if (old_[i].sa_handler == SIG_IGN) ::sigaction(kSignals[i], &old_[i], nullptr);
     }
   }
   SignalsDeferred(const SignalsDeferred&) = delete;
@@ -115,8 +115,17 @@ class Forker {
       forks = open_forks_root(root_);
     }
     FAAS_TRY_ASSIGN(root_fd_, std::move(forks));
-    FAAS_TRY_ASSIGN(self_, self_holder());
     return {};
+  }
+
+  // This process as a holder, read once when first needed (an overlay
+  // fork, held by its parent, never needs it).
+  Result<Holder> self() {
+    if (!self_) {
+      FAAS_TRY_ASSIGN(Holder h, self_holder());
+      self_ = h;
+    }
+    return *self_;
   }
 
   static Result<void> require_root(const char* what) {
@@ -264,7 +273,8 @@ class Forker {
     std::optional<SandboxRow> row;
     // Sandbox IDs are what new_id() makes, like fork IDs.
     if (valid_fork_id(id)) {
-      if (!pools_) pools_.emplace(*stores_, fs::path{}, self_);
+      FAAS_TRY_ASSIGN(Holder me, self());
+      if (!pools_) pools_.emplace(*stores_, fs::path{}, me);
       FAAS_TRY_ASSIGN(row, pools_->find(id));
     }
     if (!row) return Error(Exit::no_input, "sandbox " + q(id) + " not found in state");
@@ -319,7 +329,7 @@ class Forker {
     if (m == ForkMethod::overlay) return overlay_one(rec, row, spec, holder, total);
 
     row.state = kForkCreating;
-    row.holder = self_;
+    FAAS_TRY_ASSIGN(row.holder, self());
     Stopwatch sw;
     FAAS_TRY_CTX(fork_insert(*store_, row), "fork of " + q(row.base));
     std::uint64_t state_us = sw.elapsed_us();
@@ -451,7 +461,8 @@ class Forker {
     // directory after, under the shared lock: were this process to die in
     // between, gc would find a directory without a row and remove it.
     FAAS_TRY_ASSIGN(auto locked, lock_shared());
-    FAAS_TRY_ASSIGN(auto row, fork_delete_checked(*store_, id, self_));
+    FAAS_TRY_ASSIGN(Holder me, self());
+    FAAS_TRY_ASSIGN(auto row, fork_delete_checked(*store_, id, me));
     FAAS_TRY_ASSIGN(auto report,
                     remove_fork(root_, fork_dir(state_dir_, row.id), forks_spares(state_dir_)));
     for (const auto& n : report.notes) log_warn("fork " + q(row.id) + ": " + n);
@@ -586,7 +597,8 @@ class Forker {
     };
     for (auto& [row, why] : doomed) {
       SignalsDeferred deferred;
-      auto begun = fork_begin_remove(*store_, row.id, self_);
+      FAAS_TRY_ASSIGN(Holder me, self());
+      auto begun = fork_begin_remove(*store_, row.id, me);
       if (!begun) {
         if (begun.error().status() == Exit::temp || begun.error().status() == Exit::no_input) {
           log_info("gc: skipping: " + begun.error().what());
@@ -657,7 +669,8 @@ class Forker {
   std::optional<Stores> stores_;
   StateStore* store_ = nullptr;  // run.db
   std::optional<SandboxPools> pools_;
-  Holder self_, holder_;
+  std::optional<Holder> self_;
+  Holder holder_;
   std::uint64_t tmpfs_bytes_ = 0;
   RecordWriter out_{1};
 };
