@@ -118,9 +118,9 @@ constexpr int kWalFrames = 64;
 // short process that opens a database, runs a few statements and exits, so
 // what SQLite sets up for long-lived ones is paid for nothing: the lookaside
 // (100 slots of 1200 bytes) and the page cache's first bulk allocation (20
-// pages) are both threaded into free lists at open, which writes to each of
-// their ~50 pages of fresh heap, a page fault apiece; and memory statistics
-// take a global mutex around every allocation.
+// pages) are carved out of fresh heap at open (8 of an overlay fork's ~120
+// page faults), and memory statistics take a global mutex around every
+// allocation.
 void configure_sqlite() {
   static const bool done = [] {
     sqlite3_config(SQLITE_CONFIG_LOOKASIDE, 0, 0);
