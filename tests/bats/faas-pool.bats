@@ -391,6 +391,29 @@ SH
 	assert_nothing_left "$pids"
 }
 
+@test "a sandbox whose root cannot be built: 71 with the reason, nothing left; spare directories are reused" {
+	add_hello
+	# The child builds its root while faas-pool makes its cgroups: a failure
+	# there must still come back as the reason, and undo both sides.
+	rmdir "$ROOTFS/dev"
+	run_faas -71 pool warm hello --size 1
+	[[ "$stderr" == *"/root/dev"*"No such file or directory"* ]]
+	IDS=$(grep -o 'sandbox [0-9a-f]\{12\}' <<<"$stderr" | head -n 1 | cut -d' ' -f2)
+	[ -n "$IDS" ]
+	assert_nothing_left ""
+	# Its emptied host directory became a spare; the next sandbox takes it.
+	spare=$(ls "$FAAS_RUN_DIR/sandbox-spares")
+	[ "$(wc -w <<<"$spare")" -eq 1 ]
+	mkdir "$ROOTFS/dev"
+	run_faas pool warm hello --size 1
+	[ -z "$(ls "$FAAS_RUN_DIR/sandbox-spares")" ]
+	IDS=$(sqlite3 "$FAAS_RUN_DIR/run.db" 'SELECT id FROM sandboxes')
+	pids=$(sqlite3 "$FAAS_RUN_DIR/run.db" 'SELECT pid FROM sandboxes')
+	run_faas pool pool rm hello
+	assert_nothing_left "$pids"
+	[ "$(ls "$FAAS_RUN_DIR/sandbox-spares" | wc -l)" -eq 1 ]
+}
+
 @test "--netns-pool: the sandbox joins a faas-netns namespace, released back on pool rm" {
 	requires ip
 	: "${FAAS_NETNS:=$FAAS_BIN_DIR/faas-netns}"

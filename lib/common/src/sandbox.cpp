@@ -1,6 +1,5 @@
 #include "faas/sandbox.hpp"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/mount.h>
@@ -430,20 +429,6 @@ void kill_and_wait(int pidfd, int timeout_ms) {
 // RUN/sandbox-spares, for RUN/sandboxes/ID (see spare_dirs.hpp).
 fs::path spares_next_to(const fs::path& dir) { return dir.parent_path().parent_path() / "sandbox-spares"; }
 
-bool is_empty_dir(const fs::path& dir) {
-  Fd d(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW));
-  if (!d) return false;
-  alignas(struct dirent64) char buf[512];
-  const ssize_t n = ::getdents64(d.get(), buf, sizeof buf);
-  if (n < 0) return false;
-  for (ssize_t off = 0; off < n;) {
-    const auto* e = reinterpret_cast<const struct dirent64*>(buf + off);
-    off += e->d_reclen;
-    if (std::strcmp(e->d_name, ".") != 0 && std::strcmp(e->d_name, "..") != 0) return false;
-  }
-  return true;
-}
-
 Result<void> remove_host_side(const fs::path& dir) {
   std::string inv = (dir / "invocations").string();
   if (::umount2(inv.c_str(), MNT_DETACH) != 0 && errno != EINVAL && errno != ENOENT)
@@ -453,7 +438,7 @@ Result<void> remove_host_side(const fs::path& dir) {
   if (::umount2(dir.c_str(), MNT_DETACH) != 0 && errno != EINVAL && errno != ENOENT)
     return sys_error("unmount " + q(dir.string()));
   // Empty once its tmpfs is gone: kept for the next sandbox.
-  if (is_empty_dir(dir) && leave_spare_dir(dir, spares_next_to(dir))) return {};
+  if (leave_spare_dir(dir, spares_next_to(dir))) return {};
   std::error_code ec;
   fs::remove_all(dir, ec);
   if (ec) return sys_error(ec.value(), "remove " + q(dir.string()));

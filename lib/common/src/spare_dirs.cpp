@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 
 #include "faas/fd.hpp"
 
@@ -31,8 +32,28 @@ bool take_spare_dir(const fs::path& spares, const fs::path& dir) {
   return false;
 }
 
+namespace {
+
+bool is_empty_dir(const fs::path& dir) {
+  Fd d(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!d) return false;
+  alignas(struct dirent64) char buf[512];
+  const ssize_t n = ::getdents64(d.get(), buf, sizeof buf);
+  if (n < 0) return false;
+  for (ssize_t off = 0; off < n;) {
+    const auto* e = reinterpret_cast<const struct dirent64*>(buf + off);
+    off += e->d_reclen;
+    if (std::strcmp(e->d_name, ".") != 0 && std::strcmp(e->d_name, "..") != 0) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
 bool leave_spare_dir(const fs::path& dir, const fs::path& spares) {
-  if (spares.empty()) return false;
+  // Only an empty directory: the next one to take it mounts over it, and
+  // would hide whatever it held.
+  if (spares.empty() || !is_empty_dir(dir)) return false;
   const fs::path to = spares / dir.filename();
   if (::renameat2(AT_FDCWD, dir.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE) == 0) return true;
   if (errno != ENOENT || (::mkdir(spares.c_str(), 0700) != 0 && errno != EEXIST)) return false;

@@ -15,8 +15,8 @@ namespace faas {
 // Renames any directory in `spares` to `dir` (which must not exist); false
 // when there is none (or `spares` is empty): the caller makes `dir` itself.
 bool take_spare_dir(const std::filesystem::path& spares, const std::filesystem::path& dir);
-// Renames the empty directory `dir` into `spares` (made when missing);
-// false when it could not: the caller removes `dir` itself.
+// Renames `dir` into `spares` (made when missing) if it is empty; false
+// when it is not, or could not be moved: the caller removes `dir` itself.
 bool leave_spare_dir(const std::filesystem::path& dir, const std::filesystem::path& spares);
 
 }  // namespace faas
