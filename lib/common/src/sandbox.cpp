@@ -42,12 +42,6 @@ fs::path sandbox_control(const fs::path& run_dir, const std::string& id) {
 }
 
 namespace {
-static std::uint64_t g_t0;
-static void tp(const char* what) {
-  static int fd = ::fcntl(::open("/dev/shm/sbtrace", O_WRONLY|O_CREAT|O_APPEND|O_CLOEXEC, 0644), F_DUPFD_CLOEXEC, 1000);
-  char b[128]; int n = snprintf(b, sizeof b, "%d %s %llu\n", (int)::getpid(), what, (unsigned long long)((now_ns()-g_t0)/1000));
-  (void)!::write(fd, b, n);
-}
 
 constexpr const char* kInitInside = "/run/faas-init";
 constexpr const char* kControlInside = "/run/faas/control.sock";
@@ -292,7 +286,6 @@ int g_child_err_fd = -1;
 // rooted there, and the exec. A parent that gives up closes its end and the
 // child leaves at the go.
 Result<void> child_setup(const SandboxSpec& spec, const fs::path& dir, const ChildFds& fds) {
-  tp("C-start");
   ::setsid();
   if (!spec.netns_path.empty()) {
     int nfd = ::open(spec.netns_path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -304,29 +297,22 @@ Result<void> child_setup(const SandboxSpec& spec, const fs::path& dir, const Chi
   }
   std::string host = "faas-" + spec.id;
   if (::sethostname(host.c_str(), host.size()) != 0) return sys_error("sethostname");
-  tp("C-ns");
   FAAS_TRY(do_mount("", "/", nullptr, MS_REC | MS_SLAVE));
   std::string root = (dir / "root").string();
   FAAS_TRY(mount_rootfs(spec, root, fds.userns_fd));
   for (const auto& [host_path, dest] : spec.binds_ro) FAAS_TRY(bind_ro_into(root, host_path, dest, fds.userns_fd));
-  tp("C-rootfs");
   FAAS_TRY(setup_dev(root));
-  tp("C-dev");
   FAAS_TRY(setup_proc(root));
-  tp("C-proc");
   FAAS_TRY(setup_run(root, spec, dir));
   struct stat st{};
   if (::stat((root + "/tmp").c_str(), &st) == 0 && S_ISDIR(st.st_mode))
     FAAS_TRY(do_mount("tmpfs", root + "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777,size=64m"));
   FAAS_TRY(do_mount("", root, nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV));
-  tp("C-run");
   if (::chdir(root.c_str()) != 0) return sys_error("chdir " + q(root));
   if (::syscall(SYS_pivot_root, ".", ".") != 0) return sys_error("pivot_root");
-  tp("C-pivot");
   if (::umount2(".", MNT_DETACH) != 0) return sys_error("detach the old root");
   if (::chdir("/") != 0) return sys_error("chdir /");
 
-  tp("C-built");
   char go = 0;
   ssize_t n;
   do n = ::read(fds.go_r, &go, 1);
@@ -335,9 +321,7 @@ Result<void> child_setup(const SandboxSpec& spec, const fs::path& dir, const Chi
   if (fds.cpus != nullptr) (void)::sched_setaffinity(0, sizeof *fds.cpus, fds.cpus);
   // Into the v1 cgroups (the v2 one was joined by clone3), then a cgroup
   // namespace rooted there.
-  tp("C-go");
   FAAS_TRY(SandboxCgroup::attach_self_at(*fds.cgroup_roots, spec.id));
-  tp("C-attached");
   if (::unshare(CLONE_NEWCGROUP) != 0) return sys_error("unshare(CLONE_NEWCGROUP)");
   if (spec.ksm) FAAS_TRY_CTX(enable_memory_merge(), "--ksm");
   if (fds.userns_fd >= 0) FAAS_TRY(enter_userns(fds.userns_fd));
@@ -352,7 +336,7 @@ Result<void> child_setup(const SandboxSpec& spec, const fs::path& dir, const Chi
       ::dup2(ready, 3) < 0 || ::dup3(err, 4, O_CLOEXEC) < 0)
     return sys_error("dup2");
   g_child_err_fd = 4;
-  if (::syscall(SYS_close_range, 5U, 999U, 0U) != 0) return sys_error("close_range");
+  if (::syscall(SYS_close_range, 5U, ~0U, 0U) != 0) return sys_error("close_range");
 
   std::vector<std::string> args{"faas-init", "--listen", kControlInside, "--loop", "--notify-fd", "3", "--"};
   args.insert(args.end(), spec.cmd.begin(), spec.cmd.end());
@@ -365,9 +349,7 @@ Result<void> child_setup(const SandboxSpec& spec, const fs::path& dir, const Chi
   for (auto& e : env) envp.push_back(e.data());
   envp.push_back(nullptr);
 
-  tp("C-argv");
   FAAS_TRY(confine_sandbox_process());
-  tp("C-confined");
   ::execve(kInitInside, argv.data(), envp.data());
   return sys_error(std::string("exec ") + kInitInside);
 }
@@ -468,7 +450,6 @@ bool sandbox_alive(pid_t pid, std::uint64_t pid_start) {
 Result<SandboxProcess> spawn_sandbox(const SandboxSpec& spec,
                                      const std::function<Result<void>(pid_t, std::uint64_t)>& on_cloned) {
   if (spec.cmd.empty()) return Error(Exit::usage, "sandbox: no command");
-  g_t0 = now_ns(); tp("start");
   SandboxProcess sp;
   sp.dir = sandbox_dir(spec.run_dir, spec.id);
   sp.control = sandbox_control(spec.run_dir, spec.id);
@@ -488,7 +469,6 @@ Result<SandboxProcess> spawn_sandbox(const SandboxSpec& spec,
   // The sandbox's host side lives in a small tmpfs of its own: the run dir
   // may be on a disk, where each of the directories and the log below is a
   // journaled metadata update (0.4-1 ms each on a busy ext4).
-  tp("P-mkdir");
   FAAS_TRY(do_mount("tmpfs", sp.dir.string(), "tmpfs", MS_NOSUID | MS_NODEV, "mode=0700,size=16m"));
   for (const char* d : {"ctl", "invocations", "root"}) FAAS_TRY(make_dir((sp.dir / d).string()));
   Fd userns;
@@ -497,7 +477,6 @@ Result<SandboxProcess> spawn_sandbox(const SandboxSpec& spec,
     // faas-init, root of the user namespace, creates its control socket here.
     if (::chown((sp.dir / "ctl").c_str(), spec.userns_uid, spec.userns_uid) != 0) return sys_error("chown ctl");
   }
-  tp("P-hostdirs");
   std::string inv = (sp.dir / "invocations").string();
   FAAS_TRY(do_mount(inv, inv, nullptr, MS_BIND));
   FAAS_TRY(do_mount("", inv, nullptr, MS_SHARED));
@@ -510,7 +489,6 @@ Result<SandboxProcess> spawn_sandbox(const SandboxSpec& spec,
   }
   FAAS_TRY_ASSIGN(std::vector<Fd> cgroup_roots, SandboxCgroup::open_v1_roots());
 
-  tp("P-inv");
   Fd log(::open((sp.dir / "init.log").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
   if (!log) return sys_error("create init.log", Exit::cant_create);
   int go[2], err[2], ready[2];
@@ -535,7 +513,6 @@ Result<SandboxProcess> spawn_sandbox(const SandboxSpec& spec,
     ca.flags |= CLONE_INTO_CGROUP;
     ca.cgroup = static_cast<std::uint64_t>(cg_fd.get());
   }
-  tp("P-preclone");
   cpu_set_t cpus, others;
   const bool spread = other_cpus(cpus, others);
   long rc = ::syscall(SYS_clone3, &ca, sizeof ca);
@@ -559,19 +536,16 @@ Result<SandboxProcess> spawn_sandbox(const SandboxSpec& spec,
   err_w.reset();
   ready_w.reset();
 
-  tp("P-cloned");
   cgroup_roots.clear();
   if (!cgroup_first) {
     FAAS_TRY_ASSIGN(cg, SandboxCgroup::create(spec.id, spec.limits));
     sp.cgroup = cg.rel();
   }
-  tp("P-cgroup");
   FAAS_TRY_ASSIGN(Holder h, holder_of(sp.pid));
   sp.pid_start = h.start_time;
   FAAS_TRY(on_cloned(sp.pid, sp.pid_start));
   std::uint64_t deadline = now_ns() + static_cast<std::uint64_t>(spec.ready_timeout_ms) * 1000000ULL;
   bool timed_out = false;
-  tp("P-oncloned");
   char one = 1;
   if (::send(go_w.get(), &one, 1, MSG_NOSIGNAL) != 1) {
     // The child failed while building its root: its reason is on err.
@@ -582,11 +556,9 @@ Result<SandboxProcess> spawn_sandbox(const SandboxSpec& spec,
   }
   go_w.reset();
 
-  tp("P-gosent");
   std::string msg = read_until(err_r.get(), deadline, false, timed_out);
   if (timed_out) return Error(Exit::temp, "sandbox " + spec.id + ": setup timed out");
   if (!msg.empty()) return Error(Exit::os, "sandbox " + spec.id + ": " + msg);
-  tp("P-execd");
   std::string line = read_until(ready_r.get(), deadline, true, timed_out);
   if (timed_out) return Error(Exit::temp, "sandbox " + spec.id + ": faas-init not ready in time");
   if (line.find('\n') == std::string::npos) {
@@ -594,7 +566,6 @@ Result<SandboxProcess> spawn_sandbox(const SandboxSpec& spec,
     return Error(Exit::os, "sandbox " + spec.id + ": faas-init exited before listening" +
                                (why.empty() ? "" : ": " + why));
   }
-  tp("P-ready");
   kill_child.release();
   cleanup = false;
   return sp;
