@@ -139,8 +139,10 @@ fork_record_ok='.v == 1 and (.fork.id | test("^[0-9a-f]{12}$")) and (.fork as $f
 	# The merged root has the base root's owner and mode.
 	[ "$(stat -c %a:%u:%g "$MERGED")" = "$(stat -c %a:%u:%g "$BASE")" ]
 	[ "$(tree_meta "$MERGED" 1)" = "$(tree_meta "$BASE" 1)" ]
-	# The fork's row is in run.db; faas-fork never makes state.db.
-	[ -e "$FAAS_RUN_DIR/run.db" ]
+	# The fork's row is a file in the run dir; a fork of a directory opens
+	# no database.
+	[ "$(jq -r .state "$FAAS_RUN_DIR/fork-rows/$ID")" = ready ]
+	[ ! -e "$FAAS_RUN_DIR/run.db" ]
 	[ ! -e "$FAAS_STATE_DIR/state.db" ]
 }
 
@@ -348,32 +350,57 @@ fork_record_ok='.v == 1 and (.fork.id | test("^[0-9a-f]{12}$")) and (.fork as $f
 	run_faas -64 "$FAAS_FORK" gc --older-than soon
 }
 
-@test "fork: gc finishes what an interrupted faas-fork left: rows and directories" {
+@test "fork: rows a run.db of an earlier version holds are moved into the run dir" {
 	requires sqlite3
+	fork --overlay --holder $$ --base "$BASE"
+	local row
+	row=$(cat "$FAAS_RUN_DIR/fork-rows/$ID")
+	# An earlier version kept the row in run.db's forks table, and had no
+	# forks dir in the run dir. (faas-netns makes run.db and its tables.)
+	"$FAAS_BIN_DIR/faas-netns" pool ls >/dev/null
+	sqlite3 "$FAAS_RUN_DIR/run.db" "INSERT INTO forks (id, method, base, depth, lowers, tmpfs_bytes, state,
+		holder_pid, holder_start, created_at) VALUES ('$ID', 'overlay', '$BASE', 1,
+		'[\"$BASE\"]', 0, 'ready', $(jq .holder_pid <<<"$row"), $(jq .holder_start <<<"$row"),
+		$(jq .created_at <<<"$row"))"
+	rm -r "$FAAS_RUN_DIR/fork-rows"
+	run_faas "$FAAS_FORK" ls --json
+	[ "$(jq -r .fork.id <<<"$output")" = "$ID" ]
+	[ "$(jq -r .state "$FAAS_RUN_DIR/fork-rows/$ID")" = ready ]
+	[ "$(sqlite3 "$FAAS_RUN_DIR/run.db" 'SELECT count(*) FROM forks')" -eq 0 ]
+	run_faas "$FAAS_FORK" rm "$ID"
+	assert_no_fork_left
+}
+
+@test "fork: gc finishes what an interrupted faas-fork left: rows and directories" {
 	fork --overlay --base "$BASE"
-	# A process that died half way through: its row says `creating`.
+	# A process that died half way through: its row says `creating`, and a
+	# row it was writing was left aside.
 	sh -c 'exit 0' &
 	local dead=$!
 	wait "$dead"
-	sqlite3 "$FAAS_RUN_DIR/run.db" "UPDATE forks SET state = 'creating', holder_pid = $dead, holder_start = 1 WHERE id = '$ID'"
+	local row=$FAAS_RUN_DIR/fork-rows/$ID
+	jq -c --argjson pid "$dead" '.state = "creating" | .holder_pid = $pid | .holder_start = 1' "$row" >"$row.new"
+	mv "$row.new" "$row"
+	echo '{"id":"' >"$FAAS_RUN_DIR/fork-rows/.tmp-0123456789ab-$dead"
 	mkdir -p "$FAAS_STATE_DIR/forks/0123456789ab/upper"
 	run_faas "$FAAS_FORK" gc --json
 	[ "$status" -eq 0 ]
 	[ "${#lines[@]}" -eq 2 ]
 	[ "$(jq -r 'select(.fork.id == "'"$ID"'") | .fork.reason' <<<"$output")" = interrupted ]
 	[ "$(jq -r 'select(.fork.id == "0123456789ab") | .fork.reason' <<<"$output")" = orphan ]
+	[ -z "$(ls -A "$FAAS_RUN_DIR/fork-rows")" ]
 	assert_no_fork_left
 }
 
 @test "fork: gc removes an overlay fork left mounted without its row (a crash before the insert or after rm's delete)" {
-	requires sqlite3 flock
+	requires flock
 	fork --overlay --base "$BASE"
 	local dir
 	dir=$(dirname "$MERGED")
 	echo x >"$MERGED/written"
 	# An overlay fork's row goes in after its mounts, and rm deletes it before
 	# the unmount: a process killed in between leaves exactly this.
-	sqlite3 "$FAAS_RUN_DIR/run.db" "DELETE FROM forks WHERE id = '$ID'"
+	rm "$FAAS_RUN_DIR/fork-rows/$ID"
 	# While a maker or remover holds the forks dir's lock, such a directory
 	# may be a fork being made: gc leaves it.
 	(flock -s 9 && exec sleep 600) 9<"$FAAS_STATE_DIR/forks" &

@@ -100,13 +100,17 @@ class Forker {
   // ---- shared ----
 
   Result<void> open_state() {
-    // Fork rows live in run.db (they describe mounts); their directories
-    // stay under the state dir, on the filesystem btrfs snapshots and
-    // reflinks need. state.db is never opened here.
-    FAAS_TRY_ASSIGN(auto st, open_stores(c_));
-    stores_.emplace(std::move(st));
-    state_dir_ = stores_->state_dir();
-    store_ = &stores_->run();
+    // Fork rows live in the run dir (they describe mounts), a file each;
+    // their directories stay under the state dir, on the filesystem btrfs
+    // snapshots and reflinks need. No database is opened, but run.db for a
+    // record that names a sandbox (stores()).
+    std::error_code ec;
+    state_dir_ = fs::absolute(c_.state_dir, ec);
+    if (ec) return sys_error(ec.value(), "state dir " + q(c_.state_dir));
+    run_dir_ = fs::absolute(c_.run_dir, ec);
+    if (ec) return sys_error(ec.value(), "run dir " + q(c_.run_dir));
+    FAAS_TRY_ASSIGN(auto rows, ForkRows::open(run_dir_));
+    rows_.emplace(std::move(rows));
     root_ = forks_root(state_dir_);
     auto forks = open_forks_root(root_);
     if (!forks) {
@@ -193,7 +197,7 @@ class Forker {
   Result<ForkRow> find_fork(const std::string& id) {
     // An ID that new_id() cannot make is never in state, and never a path.
     if (valid_fork_id(id)) {
-      FAAS_TRY_ASSIGN(auto row, fork_find(*store_, id));
+      FAAS_TRY_ASSIGN(auto row, fork_find(*rows_, id));
       if (row) return std::move(*row);
     }
     return Error(Exit::no_input, "fork " + q(id) + " not found in state");
@@ -274,6 +278,10 @@ class Forker {
     // Sandbox IDs are what new_id() makes, like fork IDs.
     if (valid_fork_id(id)) {
       FAAS_TRY_ASSIGN(Holder me, self());
+      if (!stores_) {
+        FAAS_TRY_ASSIGN(auto st, open_stores(c_));
+        stores_.emplace(std::move(st));
+      }
       if (!pools_) pools_.emplace(*stores_, fs::path{}, me);
       FAAS_TRY_ASSIGN(row, pools_->find(id));
     }
@@ -331,16 +339,16 @@ class Forker {
     row.state = kForkCreating;
     FAAS_TRY_ASSIGN(row.holder, self());
     Stopwatch sw;
-    FAAS_TRY_CTX(fork_insert(*store_, row), "fork of " + q(row.base));
+    FAAS_TRY_CTX(fork_insert(*rows_, row), "fork of " + q(row.base));
     std::uint64_t state_us = sw.elapsed_us();
-    ScopeExit drop_row([&] { (void)fork_delete(*store_, row.id); });
+    ScopeExit drop_row([&] { (void)fork_delete(*rows_, row.id); });
 
     FAAS_TRY_ASSIGN(ForkLayout layout, make_fork(spec));
     ScopeExit unmake([&] { (void)remove_fork(root_, spec.dir); });
     if (g_interrupted.load()) return Error(Exit::temp, "fork of " + q(row.base) + ": interrupted");
 
     sw.restart();
-    FAAS_TRY_CTX(fork_set_state(*store_, row.id, kForkReady, holder), "fork " + q(row.id));
+    FAAS_TRY_CTX(fork_set_state(*rows_, row.id, kForkReady, holder), "fork " + q(row.id));
     state_us += sw.elapsed_us();
     unmake.release();
     drop_row.release();
@@ -368,7 +376,7 @@ class Forker {
     row.state = kForkReady;
     row.holder = holder;
     Stopwatch sw;
-    FAAS_TRY_CTX(fork_insert(*store_, row), "fork of " + q(row.base));
+    FAAS_TRY_CTX(fork_insert(*rows_, row), "fork of " + q(row.base));
     const std::uint64_t state_us = sw.elapsed_us();
     unmake.release();
 
@@ -462,7 +470,7 @@ class Forker {
     // between, gc would find a directory without a row and remove it.
     FAAS_TRY_ASSIGN(auto locked, lock_shared());
     FAAS_TRY_ASSIGN(Holder me, self());
-    FAAS_TRY_ASSIGN(auto row, fork_delete_checked(*store_, id, me));
+    FAAS_TRY_ASSIGN(auto row, fork_delete_checked(*rows_, id, me));
     FAAS_TRY_ASSIGN(auto report,
                     remove_fork(root_, fork_dir(state_dir_, row.id), forks_spares(state_dir_)));
     for (const auto& n : report.notes) log_warn("fork " + q(row.id) + ": " + n);
@@ -526,7 +534,7 @@ class Forker {
 
   Result<Exit> ls() {
     FAAS_TRY(open_state());
-    FAAS_TRY_ASSIGN(auto rows, fork_list(*store_));
+    FAAS_TRY_ASSIGN(auto rows, fork_list(*rows_));
     const std::int64_t now = unix_ms();
     if (c_.output() == OutputMode::table) {
       Table t({"id", "method", "depth", "state", "holder", "age", "base"});
@@ -564,7 +572,9 @@ class Forker {
     }
     FAAS_TRY(require_root("gc"));
     FAAS_TRY(open_state());
-    FAAS_TRY_ASSIGN(auto rows, fork_list(*store_));
+    // Half-written rows of writers that died.
+    FAAS_TRY(fork_rows_sweep(*rows_));
+    FAAS_TRY_ASSIGN(auto rows, fork_list(*rows_));
 
     const std::int64_t now = unix_ms();
     const bool criteria = older.has_value() || o_.dead_holders;
@@ -598,7 +608,7 @@ class Forker {
     for (auto& [row, why] : doomed) {
       SignalsDeferred deferred;
       FAAS_TRY_ASSIGN(Holder me, self());
-      auto begun = fork_begin_remove(*store_, row.id, me);
+      auto begun = fork_begin_remove(*rows_, row.id, me);
       if (!begun) {
         if (begun.error().status() == Exit::temp || begun.error().status() == Exit::no_input) {
           log_info("gc: skipping: " + begun.error().what());
@@ -607,7 +617,7 @@ class Forker {
         return std::move(begun).error().wrap("gc");
       }
       auto removed = remove_fork(root_, fork_dir(state_dir_, row.id));
-      Result<void> deleted = removed ? fork_delete(*store_, row.id) : Result<void>(removed.error());
+      Result<void> deleted = removed ? fork_delete(*rows_, row.id) : Result<void>(removed.error());
       Json f = fork_json(row, layout_of(row));
       if (!deleted) {
         Error e = std::move(deleted).error().wrap("gc: fork " + q(row.id));
@@ -640,7 +650,7 @@ class Forker {
       for (const auto& e : fs::directory_iterator(root_, ec))
         if (valid_fork_id(e.path().filename().string())) dirs.push_back(e.path().filename().string());
       if (ec) return sys_error(ec.value(), "list " + q(root_.string()));
-      FAAS_TRY_ASSIGN(auto now_rows, fork_list(*store_));
+      FAAS_TRY_ASSIGN(auto now_rows, fork_list(*rows_));
       for (const auto& d : dirs) {
         if (std::any_of(now_rows.begin(), now_rows.end(), [&](const ForkRow& r) { return r.id == d; }))
           continue;
@@ -664,10 +674,10 @@ class Forker {
   const Options& o_;
   static constexpr int kGcLockWaitMs = 2000;
 
-  fs::path state_dir_, root_;
+  fs::path state_dir_, run_dir_, root_;
   Fd root_fd_;  // the forks dir: its lock
-  std::optional<Stores> stores_;
-  StateStore* store_ = nullptr;  // run.db
+  std::optional<ForkRows> rows_;
+  std::optional<Stores> stores_;  // run.db, for records naming a sandbox
   std::optional<SandboxPools> pools_;
   std::optional<Holder> self_;
   Holder holder_;

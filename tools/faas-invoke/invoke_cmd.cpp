@@ -174,7 +174,8 @@ class Command {
       return Error(Exit::data, "the record's fork has no id");
     std::string fid = (*f)["id"].get<std::string>();
     if (!valid_fork_id(fid)) return Error(Exit::data, "fork id `" + fid + "` is not valid");
-    FAAS_TRY_ASSIGN(auto frow, fork_find(stores_->run(), fid));
+    FAAS_TRY_ASSIGN(ForkRows rows, ForkRows::open(stores_->run_dir()));
+    FAAS_TRY_ASSIGN(auto frow, fork_find(rows, fid));
     if (!frow) return Error(Exit::no_input, "fork " + fid + ": not in state");
     if (frow->state != "ready") return Error(Exit::temp, "fork " + fid + ": is " + frow->state);
     if (!frow->sandbox.empty() && frow->sandbox != row.id)

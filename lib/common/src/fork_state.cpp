@@ -1,12 +1,19 @@
 #include "faas/fork_state.hpp"
+#include "faas/state.hpp"
 #include "faas/timing.hpp"
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <sys/file.h>
 #include <sys/stat.h>
-#include <time.h>
+#include <signal.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdlib>
+#include <tuple>
 
 #include <nlohmann/json.hpp>
 
@@ -14,31 +21,233 @@ namespace faas {
 
 namespace {
 
-constexpr const char* kColumns =
-    "id, method, base, parent, depth, lowers, tmpfs_bytes, state, holder_pid, holder_start, "
-    "created_at, sandbox";
+using Json = nlohmann::json;
+namespace fs = std::filesystem;
 
-ForkRow from_row(const SqlRow& r) {
-  ForkRow f;
-  f.id = sql_text(r.at(0));
-  f.method = parse_fork_method(sql_text(r.at(1))).value_or(ForkMethod::overlay);
-  f.base = sql_text(r.at(2));
-  f.parent = sql_text(r.at(3));
-  f.depth = static_cast<int>(sql_int(r.at(4)));
-  auto lowers = nlohmann::json::parse(sql_text(r.at(5)), nullptr, false);
-  if (lowers.is_array())
-    for (const auto& l : lowers)
-      if (l.is_string()) f.lowers.push_back(l.get<std::string>());
-  f.tmpfs_bytes = static_cast<std::uint64_t>(sql_int(r.at(6)));
-  f.state = sql_text(r.at(7));
-  f.holder.pid = static_cast<pid_t>(sql_int(r.at(8)));
-  f.holder.start_time = static_cast<std::uint64_t>(sql_int(r.at(9)));
-  f.created_at = sql_int(r.at(10));
-  f.sandbox = sql_text(r.at(11));
-  return f;
+constexpr const char* kRowsDir = "fork-rows";  // not "forks": a state dir may be the run dir too
+
+Json to_json(const ForkRow& f) {
+  Json j = Json::object();
+  j["id"] = f.id;
+  j["method"] = fork_method_name(f.method);
+  j["base"] = f.base;
+  if (!f.parent.empty()) j["parent"] = f.parent;
+  j["depth"] = f.depth;
+  j["lowers"] = f.lowers;
+  j["tmpfs_bytes"] = f.tmpfs_bytes;
+  j["state"] = f.state;
+  j["holder_pid"] = f.holder.pid;
+  j["holder_start"] = f.holder.start_time;
+  j["created_at"] = f.created_at;
+  if (!f.sandbox.empty()) j["sandbox"] = f.sandbox;
+  return j;
+}
+
+std::optional<ForkRow> from_json(const Json& j) {
+  if (!j.is_object()) return std::nullopt;
+  try {
+    ForkRow f;
+    f.id = j.at("id").get<std::string>();
+    f.method = parse_fork_method(j.value("method", "overlay")).value_or(ForkMethod::overlay);
+    f.base = j.value("base", "");
+    f.parent = j.value("parent", "");
+    f.depth = j.value("depth", 1);
+    if (j.contains("lowers") && j["lowers"].is_array())
+      for (const auto& l : j["lowers"])
+        if (l.is_string()) f.lowers.push_back(l.get<std::string>());
+    f.tmpfs_bytes = j.value("tmpfs_bytes", std::uint64_t{0});
+    f.state = j.value("state", "");
+    f.holder.pid = j.value("holder_pid", pid_t{0});
+    f.holder.start_time = j.value("holder_start", std::uint64_t{0});
+    f.created_at = j.value("created_at", std::int64_t{0});
+    f.sandbox = j.value("sandbox", "");
+    return f;
+  } catch (const Json::exception&) {
+    return std::nullopt;
+  }
+}
+
+// The row of `id`, or nothing when there is no such file. A file that is
+// not a row (cut short by a crash in the middle of a write cannot happen:
+// rows are linked or renamed into place whole) is an error.
+Result<std::optional<ForkRow>> read_row(int dir, std::string_view id) {
+  const std::string name(id);
+  Fd f(::openat(dir, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+  if (!f) {
+    if (errno == ENOENT) return std::optional<ForkRow>();
+    return sys_error("read the row of fork `" + name + "`");
+  }
+  std::string text;
+  char buf[2048];
+  ssize_t n;
+  while ((n = ::read(f.get(), buf, sizeof buf)) != 0) {
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return sys_error("read the row of fork `" + name + "`");
+    }
+    text.append(buf, static_cast<std::size_t>(n));
+  }
+  auto row = from_json(Json::parse(text, nullptr, false));
+  if (!row || row->id != name) return Error(Exit::data, "the row of fork `" + name + "` is not a fork row");
+  return row;
+}
+
+// Writes the row whole, then links it as ID (fails with EEXIST when it is
+// there) or renames it over ID.
+Result<void> write_row(int dir, const ForkRow& row, bool replace) {
+  const std::string text = to_json(row).dump() + "\n";
+  const std::string tmp = ".tmp-" + row.id + "-" + std::to_string(::getpid());
+  Fd f(::openat(dir, tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644));
+  if (!f && errno == EEXIST) {
+    // Left by a process of the same pid that died half way.
+    (void)::unlinkat(dir, tmp.c_str(), 0);
+    f.reset(::openat(dir, tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644));
+  }
+  if (!f) return sys_error("write the row of fork `" + row.id + "`");
+  auto drop = [&] { (void)::unlinkat(dir, tmp.c_str(), 0); };
+  if (::write(f.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size())) {
+    auto e = sys_error("write the row of fork `" + row.id + "`");
+    drop();
+    return e;
+  }
+  f.reset();
+  const int rc = replace ? ::renameat(dir, tmp.c_str(), dir, row.id.c_str())
+                         : ::renameat2(dir, tmp.c_str(), dir, row.id.c_str(), RENAME_NOREPLACE);
+  if (rc != 0) {
+    auto e = sys_error("write the row of fork `" + row.id + "`");
+    drop();
+    return e;
+  }
+  return {};
+}
+
+// Held while a change checks other rows; released with the guard.
+class RowsLock {
+ public:
+  static Result<RowsLock> take(int dir) {
+    while (::flock(dir, LOCK_EX) != 0)
+      if (errno != EINTR) return sys_error("lock the fork rows");
+    return RowsLock(dir);
+  }
+  RowsLock(RowsLock&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
+  RowsLock(const RowsLock&) = delete;
+  RowsLock& operator=(const RowsLock&) = delete;
+  RowsLock& operator=(RowsLock&&) = delete;
+  ~RowsLock() {
+    if (fd_ >= 0) (void)::flock(fd_, LOCK_UN);
+  }
+
+ private:
+  explicit RowsLock(int fd) : fd_(fd) {}
+  int fd_;
+};
+
+Result<std::vector<ForkRow>> all_rows(int dir) {
+  Fd d(::openat(dir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!d) return sys_error("list the fork rows");
+  DIR* ds = ::fdopendir(d.get());
+  if (ds == nullptr) return sys_error("list the fork rows");
+  (void)d.release();
+  std::vector<std::string> names;
+  while (const dirent* e = ::readdir(ds))
+    if (valid_fork_id(e->d_name)) names.emplace_back(e->d_name);
+  ::closedir(ds);
+  std::vector<ForkRow> out;
+  out.reserve(names.size());
+  for (const auto& n : names) {
+    FAAS_TRY_ASSIGN(auto row, read_row(dir, n));
+    if (row) out.push_back(std::move(*row));  // removed meanwhile: gone
+  }
+  return out;
+}
+
+// The rows a version before the rows dir kept in run.db's forks table.
+Result<std::vector<ForkRow>> legacy_rows(const fs::path& run_dir) {
+  std::vector<ForkRow> out;
+  if (::access((run_dir / kRunDbName).c_str(), F_OK) != 0) return out;
+  FAAS_TRY_ASSIGN(StateStore st, StateStore::open_run(run_dir));
+  FAAS_TRY_ASSIGN(auto has, st.query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'forks'"));
+  if (has.empty()) return out;
+  FAAS_TRY_ASSIGN(auto rows, st.query("SELECT id, method, base, parent, depth, lowers, tmpfs_bytes, state, "
+                                      "holder_pid, holder_start, created_at, sandbox FROM forks"));
+  for (const auto& r : rows) {
+    ForkRow f;
+    f.id = sql_text(r.at(0));
+    if (!valid_fork_id(f.id)) continue;
+    f.method = parse_fork_method(sql_text(r.at(1))).value_or(ForkMethod::overlay);
+    f.base = sql_text(r.at(2));
+    f.parent = sql_text(r.at(3));
+    f.depth = static_cast<int>(sql_int(r.at(4)));
+    auto lowers = Json::parse(sql_text(r.at(5)), nullptr, false);
+    if (lowers.is_array())
+      for (const auto& l : lowers)
+        if (l.is_string()) f.lowers.push_back(l.get<std::string>());
+    f.tmpfs_bytes = static_cast<std::uint64_t>(sql_int(r.at(6)));
+    f.state = sql_text(r.at(7));
+    f.holder.pid = static_cast<pid_t>(sql_int(r.at(8)));
+    f.holder.start_time = static_cast<std::uint64_t>(sql_int(r.at(9)));
+    f.created_at = sql_int(r.at(10));
+    f.sandbox = sql_text(r.at(11));
+    out.push_back(std::move(f));
+  }
+  if (!rows.empty()) FAAS_TRY(st.exec("DELETE FROM forks"));
+  return out;
 }
 
 }  // namespace
+
+Result<ForkRows> ForkRows::open(const fs::path& run_dir) {
+  ForkRows r;
+  r.path_ = run_dir / kRowsDir;
+  r.dir_.reset(::open(r.path_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (r.dir_) return r;
+  if (errno != ENOENT) return sys_error("open `" + r.path_.string() + "`");
+  // First use: made aside with the rows of run.db's forks table, if any,
+  // then renamed into place, so that no one sees it half filled.
+  FAAS_TRY(make_state_dir(run_dir, "run directory"));
+  const fs::path aside = run_dir / (std::string(".") + kRowsDir + "-" + std::to_string(::getpid()));
+  if (::mkdir(aside.c_str(), 0700) != 0 && errno != EEXIST)
+    return sys_error("create `" + aside.string() + "`", Exit::cant_create);
+  Fd a(::open(aside.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!a) return sys_error("open `" + aside.string() + "`");
+  auto legacy = legacy_rows(run_dir);
+  if (legacy)
+    for (const auto& row : *legacy) (void)write_row(a.get(), row, true);
+  a.reset();
+  // Never over another one's (rename would replace an empty directory,
+  // and its maker's fd would point at a deleted one).
+  if (::renameat2(AT_FDCWD, aside.c_str(), AT_FDCWD, r.path_.c_str(), RENAME_NOREPLACE) != 0) {
+    // Another process made it first.
+    std::error_code ec;
+    fs::remove_all(aside, ec);
+  }
+  if (!legacy) return std::move(legacy).error().wrap("move the fork rows out of run.db");
+  r.dir_.reset(::open(r.path_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!r.dir_) return sys_error("open `" + r.path_.string() + "`");
+  return r;
+}
+
+Result<int> fork_rows_sweep(ForkRows& rows) {
+  Fd d(::openat(rows.fd(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!d) return sys_error("list the fork rows");
+  DIR* ds = ::fdopendir(d.get());
+  if (ds == nullptr) return sys_error("list the fork rows");
+  (void)d.release();
+  std::vector<std::string> stale;
+  while (const dirent* e = ::readdir(ds)) {
+    std::string_view n = e->d_name;
+    if (n.rfind(".tmp-", 0) != 0) continue;
+    const auto dash = n.rfind('-');
+    const pid_t pid = static_cast<pid_t>(std::atol(std::string(n.substr(dash + 1)).c_str()));
+    if (pid > 0 && (::kill(pid, 0) == 0 || errno == EPERM)) continue;  // its writer may be at it
+    stale.emplace_back(n);
+  }
+  ::closedir(ds);
+  int removed = 0;
+  for (const auto& n : stale)
+    if (::unlinkat(rows.fd(), n.c_str(), 0) == 0) ++removed;
+  return removed;
+}
 
 std::filesystem::path forks_root(const std::filesystem::path& state_dir) {
   return state_dir / "forks";
@@ -59,90 +268,82 @@ bool valid_fork_id(std::string_view id) {
   return true;
 }
 
-Result<void> fork_insert(StateStore& st, const ForkRow& row) {
-  nlohmann::json lowers = nlohmann::json::array();
-  for (const auto& l : row.lowers) lowers.push_back(l);
-  return st.immediate([&]() -> Result<void> {
-    if (!row.parent.empty()) {
-      FAAS_TRY_ASSIGN(auto rows, st.query("SELECT state FROM forks WHERE id = ?", {row.parent}));
-      if (rows.empty()) return Error(Exit::no_input, "fork `" + row.parent + "` not found in state");
-      if (sql_text(rows[0].at(0)) != kForkReady)
-        return Error(Exit::temp, "fork `" + row.parent + "` is " + sql_text(rows[0].at(0)));
-    }
-    FAAS_TRY(st.query(std::string("INSERT INTO forks (") + kColumns +
-                          ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                      {row.id, std::string(fork_method_name(row.method)), row.base,
-                       row.parent.empty() ? SqlValue{} : SqlValue{row.parent},
-                       std::int64_t{row.depth}, lowers.dump(),
-                       static_cast<std::int64_t>(row.tmpfs_bytes), row.state,
-                       std::int64_t{row.holder.pid},
-                       static_cast<std::int64_t>(row.holder.start_time), row.created_at,
-                       row.sandbox.empty() ? SqlValue{} : SqlValue{row.sandbox}}));
-    return {};
+Result<void> fork_insert(ForkRows& rows, const ForkRow& row) {
+  if (!valid_fork_id(row.id)) return Error(Exit::software, "fork id `" + row.id + "` is not valid");
+  FAAS_TRY_ASSIGN(RowsLock lock, RowsLock::take(rows.fd()));
+  if (!row.parent.empty()) {
+    FAAS_TRY_ASSIGN(auto parent, read_row(rows.fd(), row.parent));
+    if (!parent) return Error(Exit::no_input, "fork `" + row.parent + "` not found in state");
+    if (parent->state != kForkReady) return Error(Exit::temp, "fork `" + row.parent + "` is " + parent->state);
+  }
+  return write_row(rows.fd(), row, false);
+}
+
+Result<std::optional<ForkRow>> fork_find(ForkRows& rows, std::string_view id) {
+  if (!valid_fork_id(id)) return std::optional<ForkRow>();
+  return read_row(rows.fd(), id);
+}
+
+Result<std::vector<ForkRow>> fork_list(ForkRows& rows) {
+  FAAS_TRY_ASSIGN(auto out, all_rows(rows.fd()));
+  std::sort(out.begin(), out.end(), [](const ForkRow& a, const ForkRow& b) {
+    return std::tie(a.created_at, a.id) < std::tie(b.created_at, b.id);
   });
-}
-
-Result<std::optional<ForkRow>> fork_find(StateStore& st, std::string_view id) {
-  FAAS_TRY_ASSIGN(auto rows, st.query(std::string("SELECT ") + kColumns + " FROM forks WHERE id = ?",
-                                      {std::string(id)}));
-  if (rows.empty()) return std::optional<ForkRow>();
-  return std::optional<ForkRow>(from_row(rows[0]));
-}
-
-Result<std::vector<ForkRow>> fork_list(StateStore& st) {
-  FAAS_TRY_ASSIGN(auto rows,
-                  st.query(std::string("SELECT ") + kColumns + " FROM forks ORDER BY created_at, id"));
-  std::vector<ForkRow> out;
-  out.reserve(rows.size());
-  for (const auto& r : rows) out.push_back(from_row(r));
   return out;
 }
 
-Result<std::vector<ForkRow>> fork_list_of_sandbox(StateStore& st, std::string_view sandbox) {
-  FAAS_TRY_ASSIGN(auto rows, st.query(std::string("SELECT ") + kColumns +
-                                          " FROM forks WHERE sandbox = ? ORDER BY depth DESC, created_at DESC",
-                                      {std::string(sandbox)}));
+Result<std::vector<ForkRow>> fork_list_of_sandbox(ForkRows& rows, std::string_view sandbox) {
+  FAAS_TRY_ASSIGN(auto all, all_rows(rows.fd()));
   std::vector<ForkRow> out;
-  out.reserve(rows.size());
-  for (const auto& r : rows) out.push_back(from_row(r));
+  for (auto& r : all)
+    if (r.sandbox == sandbox) out.push_back(std::move(r));
+  // Deepest first, newest first: the order they can be removed in.
+  std::sort(out.begin(), out.end(), [](const ForkRow& a, const ForkRow& b) {
+    return std::tie(b.depth, b.created_at) < std::tie(a.depth, a.created_at);
+  });
   return out;
 }
 
-Result<void> fork_set_state(StateStore& st, std::string_view id, std::string_view state,
+Result<void> fork_set_state(ForkRows& rows, std::string_view id, std::string_view state,
                             const Holder& holder) {
-  FAAS_TRY(st.query("UPDATE forks SET state = ?, holder_pid = ?, holder_start = ? WHERE id = ?",
-                    {std::string(state), std::int64_t{holder.pid},
-                     static_cast<std::int64_t>(holder.start_time), std::string(id)}));
+  FAAS_TRY_ASSIGN(RowsLock lock, RowsLock::take(rows.fd()));
+  FAAS_TRY_ASSIGN(auto row, read_row(rows.fd(), id));
+  if (!row) return {};  // as an UPDATE of no row
+  row->state = std::string(state);
+  row->holder = holder;
+  return write_row(rows.fd(), *row, true);
+}
+
+Result<void> fork_delete(ForkRows& rows, std::string_view id) {
+  if (!valid_fork_id(id)) return {};
+  const std::string name(id);
+  if (::unlinkat(rows.fd(), name.c_str(), 0) != 0 && errno != ENOENT)
+    return sys_error("delete the row of fork `" + name + "`");
   return {};
 }
 
-Result<void> fork_delete(StateStore& st, std::string_view id) {
-  FAAS_TRY(st.query("DELETE FROM forks WHERE id = ?", {std::string(id)}));
-  return {};
-}
-
-Result<std::vector<std::string>> fork_dependents(StateStore& st, std::string_view id) {
+Result<std::vector<std::string>> fork_dependents(ForkRows& rows, std::string_view id) {
   // Overlay forks read the parent's layers for as long as they live; the
   // others only while they are being made.
-  FAAS_TRY_ASSIGN(auto rows, st.query("SELECT id FROM forks WHERE parent = ? AND "
-                                      "(method = 'overlay' OR state = 'creating') ORDER BY id",
-                                      {std::string(id)}));
+  FAAS_TRY_ASSIGN(auto all, all_rows(rows.fd()));
   std::vector<std::string> out;
-  for (const auto& r : rows) out.push_back(sql_text(r.at(0)));
+  for (const auto& r : all)
+    if (r.parent == id && (r.method == ForkMethod::overlay || r.state == kForkCreating)) out.push_back(r.id);
+  std::sort(out.begin(), out.end());
   return out;
 }
 
 namespace {
 
-// fork_begin_remove's checks, inside its transaction.
-Result<ForkRow> removable(StateStore& st, std::string_view id, const Holder& self) {
-  FAAS_TRY_ASSIGN(auto found, fork_find(st, id));
+// fork_begin_remove's checks, under the lock.
+Result<ForkRow> removable(ForkRows& rows, std::string_view id, const Holder& self) {
+  FAAS_TRY_ASSIGN(auto found, fork_find(rows, id));
   if (!found) return Error(Exit::no_input, "fork `" + std::string(id) + "` not found in state");
   ForkRow row = std::move(*found);
   if (row.state != kForkReady && holder_alive(row.holder) && !(row.holder == self))
     return Error(Exit::temp, "fork `" + row.id + "` is " + row.state + " by pid " +
                                  std::to_string(row.holder.pid));
-  FAAS_TRY_ASSIGN(auto deps, fork_dependents(st, id));
+  FAAS_TRY_ASSIGN(auto deps, fork_dependents(rows, id));
   if (!deps.empty()) {
     std::string list;
     for (const auto& d : deps) list += (list.empty() ? "" : ", ") + d;
@@ -156,21 +357,20 @@ Result<ForkRow> removable(StateStore& st, std::string_view id, const Holder& sel
 
 }  // namespace
 
-Result<ForkRow> fork_begin_remove(StateStore& st, std::string_view id, const Holder& self) {
-  ForkRow row;
-  FAAS_TRY(st.immediate([&]() -> Result<void> {
-    FAAS_TRY_ASSIGN(row, removable(st, id, self));
-    return fork_set_state(st, id, kForkRemoving, self);
-  }));
+Result<ForkRow> fork_begin_remove(ForkRows& rows, std::string_view id, const Holder& self) {
+  FAAS_TRY_ASSIGN(RowsLock lock, RowsLock::take(rows.fd()));
+  FAAS_TRY_ASSIGN(ForkRow row, removable(rows, id, self));
+  ForkRow marked = row;
+  marked.state = std::string(kForkRemoving);
+  marked.holder = self;
+  FAAS_TRY(write_row(rows.fd(), marked, true));
   return row;
 }
 
-Result<ForkRow> fork_delete_checked(StateStore& st, std::string_view id, const Holder& self) {
-  ForkRow row;
-  FAAS_TRY(st.immediate([&]() -> Result<void> {
-    FAAS_TRY_ASSIGN(row, removable(st, id, self));
-    return fork_delete(st, id);
-  }));
+Result<ForkRow> fork_delete_checked(ForkRows& rows, std::string_view id, const Holder& self) {
+  FAAS_TRY_ASSIGN(RowsLock lock, RowsLock::take(rows.fd()));
+  FAAS_TRY_ASSIGN(ForkRow row, removable(rows, id, self));
+  FAAS_TRY(fork_delete(rows, id));
   return row;
 }
 

@@ -641,15 +641,16 @@ Result<bool> SandboxPools::claim_for_destroy(const std::string& id, const std::s
 }
 
 Result<std::vector<std::string>> SandboxPools::remove_forks(const std::string& id) {
-  FAAS_TRY_ASSIGN(auto forks, fork_list_of_sandbox(db_, id));
+  FAAS_TRY_ASSIGN(ForkRows rows, ForkRows::open(stores_.run_dir()));
+  FAAS_TRY_ASSIGN(auto forks, fork_list_of_sandbox(rows, id));
   std::vector<std::string> out;
   for (const auto& f : forks) {
-    auto begun = fork_begin_remove(db_, f.id, self_);
+    auto begun = fork_begin_remove(rows, f.id, self_);
     if (!begun && begun.error().status() == Exit::no_input) continue;  // removed meanwhile
     FAAS_TRY_CTX(std::move(begun), "sandbox " + id + ": remove fork " + f.id);
     FAAS_TRY_CTX(remove_fork(forks_root(stores_.state_dir()), fork_dir(stores_.state_dir(), f.id)),
                  "sandbox " + id + ": remove fork " + f.id);
-    FAAS_TRY(fork_delete(db_, f.id));
+    FAAS_TRY(fork_delete(rows, f.id));
     out.push_back(f.id);
   }
   return out;
