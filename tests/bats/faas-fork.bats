@@ -388,7 +388,9 @@ fork_record_ok='.v == 1 and (.fork.id | test("^[0-9a-f]{12}$")) and (.fork as $f
 	[ "${#lines[@]}" -eq 2 ]
 	[ "$(jq -r 'select(.fork.id == "'"$ID"'") | .fork.reason' <<<"$output")" = interrupted ]
 	[ "$(jq -r 'select(.fork.id == "0123456789ab") | .fork.reason' <<<"$output")" = orphan ]
-	[ -z "$(ls -A "$FAAS_RUN_DIR/fork-rows")" ]
+	# No row, no half-written one, no spare row file (gc deletes them).
+	[ -z "$(ls -A "$FAAS_RUN_DIR/fork-rows" | grep -vx .spares)" ]
+	[ -z "$(ls -A "$FAAS_RUN_DIR/fork-rows/.spares" 2>/dev/null)" ]
 	assert_no_fork_left
 }
 

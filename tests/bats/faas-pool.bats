@@ -464,7 +464,7 @@ SH
 # No fork is mounted or recorded in this test's state any more.
 assert_no_forks() {
 	! grep -q " $FAAS_STATE_DIR/forks/" /proc/self/mountinfo || { grep " $FAAS_STATE_DIR/forks/" /proc/self/mountinfo >&2; return 1; }
-	[ -z "$(ls -A "$FAAS_RUN_DIR/fork-rows" 2>/dev/null)" ]
+	[ -z "$(ls "$FAAS_RUN_DIR/fork-rows" 2>/dev/null)" ]
 	[ -z "$(ls "$FAAS_STATE_DIR/forks" 2>/dev/null)" ]
 	[ -z "$(find "$FAAS_RUN_DIR"/sandboxes/*/invocations -mindepth 1 2>/dev/null)" ]
 }

@@ -572,8 +572,6 @@ class Forker {
     }
     FAAS_TRY(require_root("gc"));
     FAAS_TRY(open_state());
-    // Half-written rows of writers that died.
-    FAAS_TRY(fork_rows_sweep(*rows_));
     FAAS_TRY_ASSIGN(auto rows, fork_list(*rows_));
 
     const std::int64_t now = unix_ms();
@@ -663,6 +661,8 @@ class Forker {
       for (const auto& e : fs::directory_iterator(forks_spares(state_dir_), ec))
         (void)::rmdir(e.path().c_str());
     }
+    // Rows that writers which died left half-written, and the spare row files.
+    FAAS_TRY(fork_rows_sweep(*rows_));
     if (!print && !table.empty()) {
       std::string text = table.render();
       if (::write(1, text.data(), text.size()) < 0) return sys_error("write", Exit::io);

@@ -85,7 +85,8 @@ class ForkRows {
 };
 
 // Deletes what a process that died while writing a row left (`.tmp-*`
-// files); how many.
+// files), and the spare row files kept for new rows; how many of the
+// first.
 Result<int> fork_rows_sweep(ForkRows& rows);
 
 // Writes a new row (as row.state says). With a parent, checks under the
