@@ -648,7 +648,9 @@ Result<std::vector<std::string>> SandboxPools::remove_forks(const std::string& i
     auto begun = fork_begin_remove(rows, f.id, self_);
     if (!begun && begun.error().status() == Exit::no_input) continue;  // removed meanwhile
     FAAS_TRY_CTX(std::move(begun), "sandbox " + id + ": remove fork " + f.id);
-    FAAS_TRY_CTX(remove_fork(forks_root(stores_.state_dir()), fork_dir(stores_.state_dir(), f.id)),
+    // Its emptied directory is a spare for the next fork, as with faas-fork rm.
+    FAAS_TRY_CTX(remove_fork(forks_root(stores_.state_dir()), fork_dir(stores_.state_dir(), f.id),
+                             forks_spares(stores_.state_dir())),
                  "sandbox " + id + ": remove fork " + f.id);
     FAAS_TRY(fork_delete(rows, f.id));
     out.push_back(f.id);
