@@ -68,29 +68,41 @@ std::optional<ForkRow> from_json(const Json& j) {
   }
 }
 
-// The row of `id`, or nothing when there is no such file. A file that is
-// not a row (cut short by a crash in the middle of a write cannot happen:
-// rows are linked or renamed into place whole) is an error.
+// The row of `id`, or nothing when there is no such file. Rows are linked
+// or exchanged into place whole, but a row file, once deleted, is
+// recycled for another row (see row_file): a reader that opened it just
+// before may read the other row, or half of it. So what does not read as
+// this row is read again while the name points at another file (or none:
+// the row is gone); unreadable under the same file, it is an error.
 Result<std::optional<ForkRow>> read_row(int dir, std::string_view id) {
   const std::string name(id);
-  Fd f(::openat(dir, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
-  if (!f) {
-    if (errno == ENOENT) return std::optional<ForkRow>();
-    return sys_error("read the row of fork `" + name + "`");
-  }
-  std::string text;
-  char buf[2048];
-  ssize_t n;
-  while ((n = ::read(f.get(), buf, sizeof buf)) != 0) {
-    if (n < 0) {
-      if (errno == EINTR) continue;
+  for (int attempt = 0;; ++attempt) {
+    Fd f(::openat(dir, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+    if (!f) {
+      if (errno == ENOENT) return std::optional<ForkRow>();
       return sys_error("read the row of fork `" + name + "`");
     }
-    text.append(buf, static_cast<std::size_t>(n));
+    std::string text;
+    char buf[2048];
+    ssize_t n;
+    while ((n = ::read(f.get(), buf, sizeof buf)) != 0) {
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return sys_error("read the row of fork `" + name + "`");
+      }
+      text.append(buf, static_cast<std::size_t>(n));
+    }
+    auto row = from_json(Json::parse(text, nullptr, false));
+    if (row && row->id == name) return row;
+    struct stat opened {}, now {};
+    if (::fstat(f.get(), &opened) != 0) return sys_error("read the row of fork `" + name + "`");
+    if (::fstatat(dir, name.c_str(), &now, AT_SYMLINK_NOFOLLOW) != 0) {
+      if (errno == ENOENT) return std::optional<ForkRow>();
+      return sys_error("read the row of fork `" + name + "`");
+    }
+    if ((now.st_ino == opened.st_ino && now.st_dev == opened.st_dev) || attempt >= 8)
+      return Error(Exit::data, "the row of fork `" + name + "` is not a fork row");
   }
-  auto row = from_json(Json::parse(text, nullptr, false));
-  if (!row || row->id != name) return Error(Exit::data, "the row of fork `" + name + "` is not a fork row");
-  return row;
 }
 
 // Row files are recycled through RUN/fork-rows/.spares (the emptied file
