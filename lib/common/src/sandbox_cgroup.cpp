@@ -51,18 +51,23 @@ struct Place {
 };
 
 // Where each controller lives; the unified hierarchy counts once.
-std::vector<Place> places() {
-  std::vector<Place> out;
-  bool unified = false;
-  for (const char* c : {"memory", "pids", "cpu"}) {
-    if (v2_has(c)) {
-      if (!unified) out.push_back({c, kCgroupRoot, true});
-      unified = true;
-    } else if (v1_has(c)) {
-      out.push_back({c, std::string(kCgroupRoot) + "/" + c, false});
+// Read once per process: a sandbox's start asks three times (uses_v2,
+// open_v1_roots, create), each a read of cgroup.controllers per controller.
+const std::vector<Place>& places() {
+  static const std::vector<Place> found = [] {
+    std::vector<Place> out;
+    bool unified = false;
+    for (const char* c : {"memory", "pids", "cpu"}) {
+      if (v2_has(c)) {
+        if (!unified) out.push_back({c, kCgroupRoot, true});
+        unified = true;
+      } else if (v1_has(c)) {
+        out.push_back({c, std::string(kCgroupRoot) + "/" + c, false});
+      }
     }
-  }
-  return out;
+    return out;
+  }();
+  return found;
 }
 
 }  // namespace
@@ -70,7 +75,7 @@ std::vector<Place> places() {
 Result<SandboxCgroup> SandboxCgroup::create(const std::string& id, const CgroupLimits& limits) {
   SandboxCgroup cg;
   cg.rel_ = "faas/" + id;
-  auto ps = places();
+  const auto& ps = places();
   if (ps.empty())
     return Error(Exit::unavailable, "cgroups: no memory, pids or cpu controller under /sys/fs/cgroup");
   for (const auto& p : ps) {
