@@ -80,20 +80,18 @@ Result<void> setup_dev(const std::string& root) {
   FAAS_TRY(do_mount("tmpfs", dev, "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755,size=64m"));
   // The host's nodes made again (same device, same mode), not bound: a
   // mknod is a third of a bind mount's cost.
-  const mode_t umask_was = ::umask(0);
-  for (const char* n : {"null", "zero", "full", "random", "urandom", "tty"}) {
-    std::string host = std::string("/dev/") + n;
-    struct stat st {};
-    if (::stat(host.c_str(), &st) != 0 || !S_ISCHR(st.st_mode)) continue;
-    if (::mknod((dev + "/" + n).c_str(), S_IFCHR | (st.st_mode & 0777), st.st_rdev) != 0) {
-      auto e = sys_error("mknod " + q(dev + "/" + n));
-      ::umask(umask_was);
-      return e;
+  {
+    const mode_t umask_was = ::umask(0);
+    ScopeExit restore([&] { ::umask(umask_was); });
+    for (const char* n : {"null", "zero", "full", "random", "urandom", "tty"}) {
+      std::string host = std::string("/dev/") + n;
+      struct stat st {};
+      if (::stat(host.c_str(), &st) != 0 || !S_ISCHR(st.st_mode)) continue;
+      if (::mknod((dev + "/" + n).c_str(), S_IFCHR | (st.st_mode & 0777), st.st_rdev) != 0)
+        return sys_error("mknod " + q(dev + "/" + n));
     }
+    FAAS_TRY(make_dir(dev + "/shm", 01777));
   }
-  auto shm = make_dir(dev + "/shm", 01777);
-  ::umask(umask_was);
-  FAAS_TRY(shm);
   FAAS_TRY(make_dir(dev + "/pts"));
   FAAS_TRY(do_mount("devpts", dev + "/pts", "devpts", MS_NOSUID | MS_NOEXEC,
                     "newinstance,ptmxmode=0666,mode=0620"));
@@ -112,17 +110,13 @@ Result<void> setup_proc(const std::string& root) {
   FAAS_TRY(do_mount("proc", proc, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC));
   // What this kernel does not have is not there to mask (ENOENT).
   for (const char* n : {"kcore", "keys", "sched_debug", "timer_list", "timer_stats", "latency_stats"}) {
-    std::string p = proc + "/" + n;
-    if (::mount("/dev/null", p.c_str(), nullptr, MS_BIND, nullptr) != 0 && errno != ENOENT)
-      return sys_error("mount `/dev/null` on " + q(p));
+    auto r = do_mount("/dev/null", proc + "/" + n, nullptr, MS_BIND);
+    if (!r && r.error().err() != ENOENT) return r;
   }
   for (const char* n : {"sys", "sysrq-trigger", "irq", "bus", "fs"}) {
-    std::string p = proc + "/" + n;
-    if (::mount(p.c_str(), p.c_str(), nullptr, MS_BIND, nullptr) != 0) {
-      if (errno == ENOENT) continue;
-      return sys_error("mount " + q(p) + " on " + q(p));
-    }
-    FAAS_TRY(do_mount("", p, nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV));
+    const std::string p = proc + "/" + n;
+    auto r = bind_ro(p, p);
+    if (!r && r.error().err() != ENOENT) return r;
   }
   return {};
 }
