@@ -104,11 +104,9 @@ class Forker {
     // their directories stay under the state dir, on the filesystem btrfs
     // snapshots and reflinks need. No database is opened, but run.db for a
     // record that names a sandbox (stores()).
-    std::error_code ec;
-    state_dir_ = fs::absolute(c_.state_dir, ec);
-    if (ec) return sys_error(ec.value(), "state dir " + q(c_.state_dir));
-    run_dir_ = fs::absolute(c_.run_dir, ec);
-    if (ec) return sys_error(ec.value(), "run dir " + q(c_.run_dir));
+    FAAS_TRY_ASSIGN(StateDirs dirs, state_dirs(c_));
+    state_dir_ = std::move(dirs.state);
+    run_dir_ = std::move(dirs.run);
     FAAS_TRY_ASSIGN(auto rows, ForkRows::open(run_dir_));
     rows_.emplace(std::move(rows));
     root_ = forks_root(state_dir_);
@@ -279,7 +277,7 @@ class Forker {
     if (valid_fork_id(id)) {
       FAAS_TRY_ASSIGN(Holder me, self());
       if (!stores_) {
-        FAAS_TRY_ASSIGN(auto st, open_stores(c_));
+        FAAS_TRY_ASSIGN(auto st, Stores::open(state_dir_, run_dir_));
         stores_.emplace(std::move(st));
       }
       if (!pools_) pools_.emplace(*stores_, fs::path{}, me);

@@ -149,13 +149,19 @@ int guarded(const std::function<int()>& fn) {
 
 }  // namespace
 
-Result<Stores> open_stores(const CommonOptions& opts) {
+Result<StateDirs> state_dirs(const CommonOptions& opts) {
   std::error_code ec;
-  std::filesystem::path state = std::filesystem::absolute(opts.state_dir, ec);
+  StateDirs d;
+  d.state = std::filesystem::absolute(opts.state_dir, ec);
   if (ec) return sys_error(ec.value(), "state dir `" + opts.state_dir + "`");
-  std::filesystem::path run = std::filesystem::absolute(opts.run_dir, ec);
+  d.run = std::filesystem::absolute(opts.run_dir, ec);
   if (ec) return sys_error(ec.value(), "run dir `" + opts.run_dir + "`");
-  return Stores::open(std::move(state), std::move(run));
+  return d;
+}
+
+Result<Stores> open_stores(const CommonOptions& opts) {
+  FAAS_TRY_ASSIGN(StateDirs d, state_dirs(opts));
+  return Stores::open(std::move(d.state), std::move(d.run));
 }
 
 int run_parsed(CommonOptions& opts, const std::function<Result<Exit>()>& body) {

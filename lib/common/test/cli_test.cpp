@@ -301,4 +301,3 @@ TEST(QuickParse, PidTakesOnlyPlainPositiveNumbers) {
 
 }  // namespace
 }  // namespace faas
-

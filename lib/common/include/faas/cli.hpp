@@ -10,6 +10,7 @@
 //   }
 #pragma once
 
+#include <filesystem>
 #include <functional>
 #include <initializer_list>
 #include <string>
@@ -94,9 +95,15 @@ class QuickCommon {
   std::string log_format_;
 };
 
+// --state-dir and --run-dir, made absolute.
+struct StateDirs {
+  std::filesystem::path state, run;
+};
+Result<StateDirs> state_dirs(const CommonOptions& opts);
+
 class Stores;
-// The tool's state: --state-dir and --run-dir made absolute, run.db opened
-// (state.db on first use, see Stores).
+// The tool's state: state_dirs, run.db opened (state.db on first use, see
+// Stores).
 Result<Stores> open_stores(const CommonOptions& opts);
 
 // run_main after the parse: runs body, an Error becomes its status.
