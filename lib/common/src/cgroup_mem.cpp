@@ -149,16 +149,7 @@ Result<std::string> MemCgroup::read_file(const char* name) const {
     if (errno == ENOENT) return Error(Exit::unavailable, "this kernel has no `" + p + "'");
     return sys_error("open `" + p + "'");
   }
-  std::string out;
-  char buf[256];
-  ssize_t n;
-  while ((n = ::read(fd.get(), buf, sizeof buf)) != 0) {
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return sys_error("read `" + p + "'", Exit::io);
-    }
-    out.append(buf, static_cast<std::size_t>(n));
-  }
+  FAAS_TRY_ASSIGN(std::string out, read_fd(fd.get(), "`" + p + "'"));
   return trim(out);
 }
 

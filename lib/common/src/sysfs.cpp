@@ -63,13 +63,17 @@ Result<std::string> read_small_file(const std::filesystem::path& p) {
       return Error(Exit::unavailable, "this kernel has no `" + p.string() + "'");
     return sys_error(err, "open `" + p.string() + "'", Exit::io);
   }
+  return read_fd(fd.get(), "`" + p.string() + "'");
+}
+
+Result<std::string> read_fd(int fd, const std::string& what) {
   std::string out;
   char buf[4096];
   for (;;) {
-    ssize_t n = ::read(fd.get(), buf, sizeof buf);
+    ssize_t n = ::read(fd, buf, sizeof buf);
     if (n < 0) {
       if (errno == EINTR) continue;
-      return sys_error("read `" + p.string() + "'", Exit::io);
+      return sys_error("read " + what, Exit::io);
     }
     if (n == 0) break;
     out.append(buf, static_cast<std::size_t>(n));

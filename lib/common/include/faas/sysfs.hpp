@@ -68,6 +68,8 @@ Result<void> require_root(std::string_view what);
 
 // Reads a whole small file (procfs, sysfs). ENOENT: Exit::unavailable.
 Result<std::string> read_small_file(const std::filesystem::path& p);
+// Reads fd to its end; a failure is "read <what>: ..." (Exit::io).
+Result<std::string> read_fd(int fd, const std::string& what);
 
 // Parses a decimal integer (surrounding blanks allowed); Exit::data otherwise.
 Result<std::int64_t> parse_i64(std::string_view s, std::string_view what);
