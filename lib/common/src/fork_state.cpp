@@ -1,8 +1,9 @@
 #include "faas/fork_state.hpp"
+#include "faas/spare_dirs.hpp"
 #include "faas/state.hpp"
+#include "faas/sysfs.hpp"
 #include "faas/timing.hpp"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <sys/file.h>
@@ -13,7 +14,6 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdlib>
-#include <cstring>
 #include <tuple>
 
 #include <nlohmann/json.hpp>
@@ -82,16 +82,7 @@ Result<std::optional<ForkRow>> read_row(int dir, std::string_view id) {
       if (errno == ENOENT) return std::optional<ForkRow>();
       return sys_error("read the row of fork `" + name + "`");
     }
-    std::string text;
-    char buf[2048];
-    ssize_t n;
-    while ((n = ::read(f.get(), buf, sizeof buf)) != 0) {
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        return sys_error("read the row of fork `" + name + "`");
-      }
-      text.append(buf, static_cast<std::size_t>(n));
-    }
+    FAAS_TRY_ASSIGN(std::string text, read_fd(f.get(), "the row of fork `" + name + "`"));
     auto row = from_json(Json::parse(text, nullptr, false));
     if (row && row->id == name) return row;
     struct stat opened {}, now {};
@@ -111,28 +102,15 @@ Result<std::optional<ForkRow>> read_row(int dir, std::string_view id) {
 // removed all the time creating a row file took 0.3-1.5 ms.
 constexpr const char* kSpares = ".spares";
 
-// A file named `tmp` in dir to write a row into: a spare renamed there, or
-// a new one.
-Fd row_file(int dir, const std::string& tmp) {
-  Fd spares(::openat(dir, kSpares, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (spares) {
-    alignas(struct dirent64) char buf[1024];
-    const ssize_t n = ::getdents64(spares.get(), buf, sizeof buf);
-    for (ssize_t off = 0; off < n;) {
-      const auto* e = reinterpret_cast<const struct dirent64*>(buf + off);
-      off += e->d_reclen;
-      if (e->d_type != DT_REG) continue;
-      // Another writer may take it first: then the next.
-      if (::renameat2(spares.get(), e->d_name, dir, tmp.c_str(), RENAME_NOREPLACE) == 0) {
-        // Not truncated: the new row is written over the old one, padded
-        // (see write_row), so no data block is freed and allocated again.
-        Fd f(::openat(dir, tmp.c_str(), O_WRONLY | O_NOFOLLOW | O_CLOEXEC));
-        if (f) return f;
-        (void)::unlinkat(dir, tmp.c_str(), 0);
-        break;
-      }
-      if (errno != ENOENT) break;
-    }
+// A file named `tmp` in dir (at dir_path) to write a row into: a spare
+// renamed there, or a new one.
+Fd row_file(int dir, const fs::path& dir_path, const std::string& tmp) {
+  if (take_spare_file(dir_path / kSpares, dir_path / tmp)) {
+    // Not truncated: the new row is written over the old one, padded (see
+    // write_row), so no data block is freed and allocated again.
+    Fd f(::openat(dir, tmp.c_str(), O_WRONLY | O_NOFOLLOW | O_CLOEXEC));
+    if (f) return f;
+    (void)::unlinkat(dir, tmp.c_str(), 0);
   }
   Fd f(::openat(dir, tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644));
   if (!f && errno == EEXIST) {
@@ -143,26 +121,20 @@ Fd row_file(int dir, const std::string& tmp) {
   return f;
 }
 
-// Moves the file `name` in dir to the spares (made when missing), or
-// deletes it.
-void retire_row_file(int dir, const std::string& name) {
-  const std::string to = std::string(kSpares) + "/" + name;
-  if (::renameat2(dir, name.c_str(), dir, to.c_str(), RENAME_NOREPLACE) == 0) return;
-  if (errno == ENOENT && (::mkdirat(dir, kSpares, 0700) == 0 || errno == EEXIST) &&
-      ::renameat2(dir, name.c_str(), dir, to.c_str(), RENAME_NOREPLACE) == 0)
-    return;
-  (void)::unlinkat(dir, name.c_str(), 0);
+// Moves the file `name` in dir to the spares, or deletes it.
+void retire_row_file(int dir, const fs::path& dir_path, const std::string& name) {
+  if (!leave_spare_file(dir_path / name, dir_path / kSpares)) (void)::unlinkat(dir, name.c_str(), 0);
 }
 
 // Writes the row whole, then links it as ID (failing when it is there) or
 // exchanges it with the old row, which is retired.
-Result<void> write_row(int dir, const ForkRow& row, bool replace) {
+Result<void> write_row(int dir, const fs::path& dir_path, const ForkRow& row, bool replace) {
   // Padded with spaces to a multiple of 1 KiB, which JSON ignores: a spare
   // file is written over in place, its size unchanged for rows alike.
   std::string text = to_json(row).dump() + "\n";
   text.resize((text.size() + 1023) / 1024 * 1024, ' ');
   const std::string tmp = ".tmp-" + row.id + "-" + std::to_string(::getpid());
-  Fd f = row_file(dir, tmp);
+  Fd f = row_file(dir, dir_path, tmp);
   if (!f) return sys_error("write the row of fork `" + row.id + "`");
   auto drop = [&] { (void)::unlinkat(dir, tmp.c_str(), 0); };
   struct stat st {};
@@ -175,7 +147,7 @@ Result<void> write_row(int dir, const ForkRow& row, bool replace) {
   }
   f.reset();
   if (replace && ::renameat2(dir, tmp.c_str(), dir, row.id.c_str(), RENAME_EXCHANGE) == 0) {
-    retire_row_file(dir, tmp);
+    retire_row_file(dir, dir_path, tmp);
     return {};
   }
   if (::renameat2(dir, tmp.c_str(), dir, row.id.c_str(), RENAME_NOREPLACE) != 0) {
@@ -207,20 +179,13 @@ class RowsLock {
   int fd_;
 };
 
-Result<std::vector<ForkRow>> all_rows(int dir) {
-  Fd d(::openat(dir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!d) return sys_error("list the fork rows");
-  DIR* ds = ::fdopendir(d.get());
-  if (ds == nullptr) return sys_error("list the fork rows");
-  (void)d.release();
-  std::vector<std::string> names;
-  while (const dirent* e = ::readdir(ds))
-    if (valid_fork_id(e->d_name)) names.emplace_back(e->d_name);
-  ::closedir(ds);
+Result<std::vector<ForkRow>> all_rows(const ForkRows& rows) {
+  FAAS_TRY_ASSIGN(auto names, list_dir(rows.fd(), rows.path()));
   std::vector<ForkRow> out;
   out.reserve(names.size());
   for (const auto& n : names) {
-    FAAS_TRY_ASSIGN(auto row, read_row(dir, n));
+    if (!valid_fork_id(n)) continue;
+    FAAS_TRY_ASSIGN(auto row, read_row(rows.fd(), n));
     if (row) out.push_back(std::move(*row));  // removed meanwhile: gone
   }
   return out;
@@ -277,7 +242,7 @@ Result<ForkRows> ForkRows::open(const fs::path& run_dir) {
   if (!a) return sys_error("open `" + aside.string() + "`");
   auto legacy = legacy_rows(run_dir);
   if (legacy)
-    for (const auto& row : *legacy) (void)write_row(a.get(), row, true);
+    for (const auto& row : *legacy) (void)write_row(a.get(), aside, row, true);
   a.reset();
   // Never over another one's (rename would replace an empty directory,
   // and its maker's fd would point at a deleted one).
@@ -293,38 +258,20 @@ Result<ForkRows> ForkRows::open(const fs::path& run_dir) {
 }
 
 Result<int> fork_rows_sweep(ForkRows& rows) {
-  Fd d(::openat(rows.fd(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!d) return sys_error("list the fork rows");
-  DIR* ds = ::fdopendir(d.get());
-  if (ds == nullptr) return sys_error("list the fork rows");
-  (void)d.release();
-  std::vector<std::string> stale;
-  while (const dirent* e = ::readdir(ds)) {
-    std::string_view n = e->d_name;
-    if (n.rfind(".tmp-", 0) != 0) continue;
-    const auto dash = n.rfind('-');
-    const pid_t pid = static_cast<pid_t>(std::atol(std::string(n.substr(dash + 1)).c_str()));
-    if (pid > 0 && (::kill(pid, 0) == 0 || errno == EPERM)) continue;  // its writer may be at it
-    stale.emplace_back(n);
-  }
-  ::closedir(ds);
+  FAAS_TRY_ASSIGN(auto names, list_dir(rows.fd(), rows.path()));
   int removed = 0;
-  for (const auto& n : stale)
+  for (const auto& n : names) {
+    if (n.rfind(".tmp-", 0) != 0) continue;
+    const pid_t pid = static_cast<pid_t>(std::atol(n.c_str() + n.rfind('-') + 1));
+    if (pid > 0 && (::kill(pid, 0) == 0 || errno == EPERM)) continue;  // its writer may be at it
     if (::unlinkat(rows.fd(), n.c_str(), 0) == 0) ++removed;
+  }
   // And the spare row files (the next row makes a new one).
   Fd sp(::openat(rows.fd(), kSpares, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (sp) {
-    DIR* ss = ::fdopendir(sp.get());
-    if (ss != nullptr) {
-      (void)sp.release();
-      std::vector<std::string> spares;
-      while (const dirent* e = ::readdir(ss))
-        if (std::strcmp(e->d_name, ".") != 0 && std::strcmp(e->d_name, "..") != 0)
-          spares.emplace_back(e->d_name);
-      const int sfd = ::dirfd(ss);
-      for (const auto& n : spares) (void)::unlinkat(sfd, n.c_str(), 0);
-      ::closedir(ss);
-    }
+    auto spares = list_dir(sp.get(), rows.path() / kSpares);
+    if (spares)
+      for (const auto& n : *spares) (void)::unlinkat(sp.get(), n.c_str(), 0);
   }
   return removed;
 }
@@ -356,7 +303,7 @@ Result<void> fork_insert(ForkRows& rows, const ForkRow& row) {
     if (!parent) return Error(Exit::no_input, "fork `" + row.parent + "` not found in state");
     if (parent->state != kForkReady) return Error(Exit::temp, "fork `" + row.parent + "` is " + parent->state);
   }
-  return write_row(rows.fd(), row, false);
+  return write_row(rows.fd(), rows.path(), row, false);
 }
 
 Result<std::optional<ForkRow>> fork_find(ForkRows& rows, std::string_view id) {
@@ -365,7 +312,7 @@ Result<std::optional<ForkRow>> fork_find(ForkRows& rows, std::string_view id) {
 }
 
 Result<std::vector<ForkRow>> fork_list(ForkRows& rows) {
-  FAAS_TRY_ASSIGN(auto out, all_rows(rows.fd()));
+  FAAS_TRY_ASSIGN(auto out, all_rows(rows));
   std::sort(out.begin(), out.end(), [](const ForkRow& a, const ForkRow& b) {
     return std::tie(a.created_at, a.id) < std::tie(b.created_at, b.id);
   });
@@ -373,7 +320,7 @@ Result<std::vector<ForkRow>> fork_list(ForkRows& rows) {
 }
 
 Result<std::vector<ForkRow>> fork_list_of_sandbox(ForkRows& rows, std::string_view sandbox) {
-  FAAS_TRY_ASSIGN(auto all, all_rows(rows.fd()));
+  FAAS_TRY_ASSIGN(auto all, all_rows(rows));
   std::vector<ForkRow> out;
   for (auto& r : all)
     if (r.sandbox == sandbox) out.push_back(std::move(r));
@@ -391,19 +338,19 @@ Result<void> fork_set_state(ForkRows& rows, std::string_view id, std::string_vie
   if (!row) return {};  // as an UPDATE of no row
   row->state = std::string(state);
   row->holder = holder;
-  return write_row(rows.fd(), *row, true);
+  return write_row(rows.fd(), rows.path(), *row, true);
 }
 
 Result<void> fork_delete(ForkRows& rows, std::string_view id) {
   if (!valid_fork_id(id)) return {};
-  retire_row_file(rows.fd(), std::string(id));
+  retire_row_file(rows.fd(), rows.path(), std::string(id));
   return {};
 }
 
 Result<std::vector<std::string>> fork_dependents(ForkRows& rows, std::string_view id) {
   // Overlay forks read the parent's layers for as long as they live; the
   // others only while they are being made.
-  FAAS_TRY_ASSIGN(auto all, all_rows(rows.fd()));
+  FAAS_TRY_ASSIGN(auto all, all_rows(rows));
   std::vector<std::string> out;
   for (const auto& r : all)
     if (r.parent == id && (r.method == ForkMethod::overlay || r.state == kForkCreating)) out.push_back(r.id);
@@ -441,7 +388,7 @@ Result<ForkRow> fork_begin_remove(ForkRows& rows, std::string_view id, const Hol
   ForkRow marked = row;
   marked.state = std::string(kForkRemoving);
   marked.holder = self;
-  FAAS_TRY(write_row(rows.fd(), marked, true));
+  FAAS_TRY(write_row(rows.fd(), rows.path(), marked, true));
   return row;
 }
 

@@ -47,8 +47,8 @@ Fd open_dir(int at, const char* name) {
   return Fd(::openat(at, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
 }
 
-// The entries of a directory (no "." and ".."), read before anything is
-// created or deleted in it.
+}  // namespace
+
 Result<std::vector<std::string>> list_dir(int dirfd, const fs::path& shown) {
   int dup = ::fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
   if (dup < 0) return sys_error("dup " + q(shown));
@@ -72,6 +72,8 @@ Result<std::vector<std::string>> list_dir(int dirfd, const fs::path& shown) {
   std::sort(names.begin(), names.end());
   return names;
 }
+
+namespace {
 
 bool overlay_in_kernel() {
   static const bool present = [] {

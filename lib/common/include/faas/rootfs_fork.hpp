@@ -128,4 +128,8 @@ Result<std::int64_t> fs_type_of(const std::filesystem::path& p);
 // Parses a size: "64M", "1G", "512k", "4096" (bytes).
 std::optional<std::uint64_t> parse_size(std::string_view s);
 
+// The entries of a directory (no "." and ".."), sorted, read before
+// anything is created or deleted in it; errors name it `shown`.
+Result<std::vector<std::string>> list_dir(int dirfd, const std::filesystem::path& shown);
+
 }  // namespace faas

@@ -1,4 +1,4 @@
-// Spare directories. On ext4 a mkdir allocates an inode, skipping every one
+// Spare directories (and files). On ext4 a mkdir allocates an inode, skipping every one
 // freed in the last seconds (each checked in the inode table): with forks
 // or sandboxes made and removed all the time a mkdir and an rmdir cost
 // 120-140 us together, two renames 18 us. So a directory that is only a
@@ -18,5 +18,9 @@ bool take_spare_dir(const std::filesystem::path& spares, const std::filesystem::
 // Renames `dir` into `spares` (made when missing) if it is empty; false
 // when it is not, or could not be moved: the caller removes `dir` itself.
 bool leave_spare_dir(const std::filesystem::path& dir, const std::filesystem::path& spares);
+// The same for files (a fork's row file, written over in place): any
+// regular file in `spares` renamed to `file`; `file` renamed into `spares`.
+bool take_spare_file(const std::filesystem::path& spares, const std::filesystem::path& file);
+bool leave_spare_file(const std::filesystem::path& file, const std::filesystem::path& spares);
 
 }  // namespace faas
