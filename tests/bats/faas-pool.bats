@@ -27,7 +27,7 @@ make_rootfs() {
 	local r=$1 a
 	mkdir -p "$r"/bin "$r"/dev "$r"/proc "$r"/run "$r"/tmp "$r"/etc
 	cp "$(command -v busybox)" "$r"/bin/busybox
-	for a in sh cat ls mount umount unshare grep head tr wc touch echo printf sleep kill id dd; do
+	for a in sh cat ls mount umount unshare grep head tr wc touch echo printf sleep kill id dd readlink; do
 		ln -s busybox "$r/bin/$a"
 	done
 	cp "$FAAS_EXAMPLES_BIN/hello-c" "$r"/hello-c
@@ -82,6 +82,8 @@ unshare -m true 2>/dev/null && echo unshare=ok || echo unshare=denied
 cat /proc/1/cmdline >/dev/null && echo cmdline=ok
 echo "hostname=$(cat /proc/sys/kernel/hostname)"
 echo "netdevs=$(grep -c : /proc/net/dev)"
+echo "netns=$(readlink /proc/self/ns/net)"
+echo "lo-up=$(grep -c ' lo$' /proc/net/if_inet6)"
 echo "keys=$(wc -c </proc/keys)"
 echo "sysrw=$(touch /proc/sys/kernel/hostname 2>/dev/null && echo yes || echo no)"
 SH
@@ -196,6 +198,10 @@ assert_nothing_left() {
 	[ "$(sed -n 's/^procs=//p' <<<"$body")" -le 3 ]
 	# A new network namespace: only lo.
 	grep -qx 'netdevs=1' <<<"$body"
+	# ... not the host's, with its loopback up (::1 is on lo only when lo is up).
+	! grep -qx "netns=$(readlink /proc/self/ns/net)" <<<"$body"
+	grep -q '^netns=net:' <<<"$body"
+	grep -qx 'lo-up=1' <<<"$body"
 	grep -qx 'NoNewPrivs:.1' <<<"$(tr '\t' . <<<"$body")"
 	grep -qx 'CapEff:.0000000000040000' <<<"$(tr '\t' . <<<"$body")"
 	grep -qx 'Seccomp:.2' <<<"$(tr '\t' . <<<"$body")"
