@@ -132,6 +132,20 @@ ENV_HANDLER='printf "fd=%s fds=%s rid=%s deadline=%s lfds=%s lpid=%s names=%s\n"
 	[[ "$stderr" == *--connect*"requires a value"* ]]
 	run_faas -64 "$FAAS_INIT" --loop=yes --listen "$SOCK" -- true
 	[[ "$stderr" == *--loop*"takes no value"* ]]
+	run_faas -64 "$FAAS_INIT" --listen-fd 5 -- true 5</dev/null
+	[[ "$stderr" == *--listen-fd*"not a socket"* ]]
+	run_faas -64 "$FAAS_INIT" --listen-fd 57 -- true
+	[[ "$stderr" == *--listen-fd*57* ]]
+	run_faas -64 "$FAAS_INIT" --listen-fd 2 -- true
+	[[ "$stderr" == *--listen-fd*"3 or more"* ]]
+	run_faas -64 "$PYTHON" -c 'import os, socket, sys
+s = socket.socket(socket.AF_UNIX)
+os.dup2(s.fileno(), 5)
+os.set_inheritable(5, True)
+os.execv(sys.argv[1], sys.argv[1:])' "$FAAS_INIT" --listen-fd 5 -- true
+	[[ "$stderr" == *--listen-fd*"not listening"* ]]
+	run_faas -64 "$FAAS_INIT" --listen-fd 0 --listen "$SOCK" -- true
+	run_faas -64 "$FAAS_INIT" --listen "$SOCK" --listen-fd 5 -- true 5</dev/null
 	[ ! -e "$SOCK" ]
 }
 
@@ -326,6 +340,38 @@ os.write(fd, ("%d %s %s\n" % (fd, " ".join(open_fds), blocking)).encode())' 7</d
 	[ ! -s "$FAAS_TMP/init.out" ] # the notify fd was closed before exec
 	# The socket is gone once its one connection is accepted.
 	[ ! -e "$SOCK" ]
+}
+
+@test "faas-init: --listen-fd serves a socket its caller made, and a client that connected before it ran" {
+	requires python3
+	# The caller binds and listens; faas-init starts only once a client has
+	# connected (a pending connection makes the listening socket readable).
+	"$PYTHON" -c 'import os, select, socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.bind(sys.argv[1])
+s.listen(8)
+os.dup2(s.fileno(), 7)
+os.set_inheritable(7, True)
+if not select.select([s], [], [], 60)[0]:
+    sys.exit("no client")
+os.execv(sys.argv[2], sys.argv[2:])' "$SOCK" "$FAAS_INIT" --listen-fd 7 --loop -- sh -c 'echo ok >&"$FAAS_CLIENT_FD"' \
+		>"$FAAS_TMP/init.out" 2>"$FAAS_TMP/init.err" 3>&- &
+	INIT_PID=$!
+	faas_track_pid "$INIT_PID"
+	sender --connect "$SOCK" --request '' --replies "$FAAS_TMP/replies.a"
+	sender_done
+	[ "$sent" = ok ]
+	grep -qx '{"status":0}' "$FAAS_TMP/replies.a"
+	[ "$(cat /proc/"$INIT_PID"/comm)" = faas-init ]
+	# It keeps serving; the handler does not inherit the listening socket.
+	sender --connect "$SOCK" --request '' --replies "$FAAS_TMP/replies.b"
+	sender_done
+	[ "$sent" = ok ]
+	kill -TERM "$INIT_PID"
+	init_done
+	[ "$init_status" -eq 0 ]
+	# The path is its maker's to remove: faas-init left it.
+	[ -S "$SOCK" ]
 }
 
 @test "faas-init: --listen replaces a stale socket left by an earlier run" {

@@ -27,6 +27,7 @@ enum ExitStatus : int {
 struct Options {
   const char* connect_path = nullptr;  // --connect, else $FAAS_CONTROL_SOCK, else /control.sock
   const char* listen_path = nullptr;   // --listen
+  int listen_fd = -1;                  // --listen-fd
   int nfds = 1;                        // --fds
   int notify_fd = -1;                  // --notify-fd
   bool listen_fds = false;             // --listen-fds

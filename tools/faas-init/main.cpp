@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "init.hpp"
@@ -22,7 +23,10 @@ const char kUsage[] =
     "  --connect PATH   connect to the control socket at PATH\n"
     "                   (default: $FAAS_CONTROL_SOCK, else /control.sock)\n"
     "  --listen PATH    listen on PATH and accept one connection\n"
-    "  --loop           with --listen: serve connections until SIGTERM, forking\n"
+    "  --listen-fd N    like --listen, on socket N, already listening (made by\n"
+    "                   the caller, so clients may connect before faas-init runs)\n"
+    "  --loop           with --listen or --listen-fd: serve connections until\n"
+    "                   SIGTERM, forking\n"
     "                   CMD for each; replies {\"pid\":P} and {\"status\":S}\n"
     "  --fds N          require exactly N file descriptors (default 1, at most 16)\n"
     "  --listen-fds     socket activation: fds at 3, 4, ...; LISTEN_FDS, LISTEN_PID,\n"
@@ -77,7 +81,8 @@ int parse_options(int argc, char** argv, Options* o) {
       write_all(1, version, sizeof version - 1);
       return kExitOk;
     }
-    bool takes_value = is(name, "--connect", "--listen") || is(name, "--fds", "--notify-fd");
+    bool takes_value = is(name, "--connect", "--listen") || is(name, "--fds", "--notify-fd") ||
+                       is(name, "--listen-fd");
     bool is_flag = is(name, "--listen-fds", "--loop") || is(name, "--subreaper");
     if (!takes_value && !is_flag) return usage_error("option", name, "unknown (see --help)");
     if (is_flag && value != nullptr) return usage_error("option", name, "takes no value");
@@ -91,6 +96,15 @@ int parse_options(int argc, char** argv, Options* o) {
       o->connect_path = value;
     } else if (is(name, "--listen")) {
       o->listen_path = value;
+    } else if (is(name, "--listen-fd")) {
+      if (!parse_int(value, 3, 0x7fffffff, &n))
+        return usage_error("--listen-fd", value, "not a file descriptor number of 3 or more");
+      int listening = 0;
+      socklen_t optlen = sizeof listening;
+      if (getsockopt((int)n, SOL_SOCKET, SO_ACCEPTCONN, &listening, &optlen) != 0)
+        return usage_error("--listen-fd", value, errno == ENOTSOCK ? "not a socket" : strerror(errno));
+      if (!listening) return usage_error("--listen-fd", value, "a socket that is not listening");
+      o->listen_fd = (int)n;
     } else if (is(name, "--fds")) {
       if (!parse_int(value, 1, FAAS_WIRE_MAX_FDS, &n))
         return usage_error("--fds", value, "not a number from 1 to 16");
@@ -112,12 +126,16 @@ int parse_options(int argc, char** argv, Options* o) {
   if (o->argv[0] == nullptr) return usage_error("command", nullptr, "missing (see --help)");
   if (o->connect_path != nullptr && o->listen_path != nullptr)
     return usage_error("--connect and --listen", nullptr, "mutually exclusive");
+  if (o->listen_fd >= 0 && (o->connect_path != nullptr || o->listen_path != nullptr))
+    return usage_error("--listen-fd", nullptr,
+                       o->connect_path != nullptr ? "and --connect are mutually exclusive"
+                                                  : "and --listen are mutually exclusive");
   if (o->loop && o->connect_path != nullptr)
     return usage_error("--loop and --connect", nullptr,
                        "mutually exclusive (--loop serves a socket: use --listen)");
-  if (o->loop && o->listen_path == nullptr)
-    return usage_error("--loop", nullptr, "requires --listen PATH");
-  if (o->connect_path == nullptr && o->listen_path == nullptr) {
+  if (o->loop && o->listen_path == nullptr && o->listen_fd < 0)
+    return usage_error("--loop", nullptr, "requires --listen PATH or --listen-fd N");
+  if (o->connect_path == nullptr && o->listen_path == nullptr && o->listen_fd < 0) {
     const char* env = getenv("FAAS_CONTROL_SOCK");
     o->connect_path = env != nullptr && env[0] != '\0' ? env : "/control.sock";
   }
@@ -135,14 +153,15 @@ void keep_std_fds_open() {
     }
 }
 
-// --listen without --loop: the first connection, then the socket is gone.
+// --listen or --listen-fd without --loop: the first connection, then the
+// socket is gone (a --listen-fd socket's path, if any, is its maker's).
 int accept_one(Options* o, Error* e) {
-  int lfd = listen_control(o->listen_path, false, e);
+  int lfd = o->listen_fd >= 0 ? o->listen_fd : listen_control(o->listen_path, false, e);
   if (lfd < 0) return lfd;
   notify_ready(o);
   int conn = accept_control(lfd, e);
   close(lfd);
-  unlink(o->listen_path);
+  if (o->listen_path != nullptr) unlink(o->listen_path);
   return conn;
 }
 
@@ -165,7 +184,8 @@ int main(int argc, char** argv) {
   keep_std_fds_open();
   if (o.loop) return finish(serve_loop(&o, &e), &e);
 
-  int ctl = o.listen_path != nullptr ? accept_one(&o, &e) : connect_control(o.connect_path, &e);
+  int ctl = o.listen_path != nullptr || o.listen_fd >= 0 ? accept_one(&o, &e)
+                                                         : connect_control(o.connect_path, &e);
   if (ctl < 0) return finish(-ctl, &e);
   inv.t_connected = now_us();
   notify_ready(&o);

@@ -2,6 +2,7 @@
 // every signal but SIGCHLD is forwarded to the handler(s); SIGCHLD reaps
 // every child with waitpid(-1), including orphans from other process groups.
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -218,8 +219,15 @@ int serve_loop(Options* o, Error* e) {
     return fail_errno(e, kExitOsErr, "become a child subreaper", nullptr, errno);
   int sfd = block_signals(e);
   if (sfd < 0) return -sfd;
-  int lfd = listen_control(o->listen_path, true, e);
-  if (lfd < 0) return -lfd;
+  int lfd = o->listen_fd;
+  if (lfd >= 0) {
+    int fl = fcntl(lfd, F_GETFL);
+    if (fl < 0 || fcntl(lfd, F_SETFL, fl | O_NONBLOCK) != 0 || fcntl(lfd, F_SETFD, FD_CLOEXEC) != 0)
+      return fail_errno(e, kExitOsErr, "set up --listen-fd", nullptr, errno);
+  } else {
+    lfd = listen_control(o->listen_path, true, e);
+    if (lfd < 0) return -lfd;
+  }
   // Room for every connection, the fds of one message, and a few spare.
   struct rlimit rl;
   if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
@@ -264,7 +272,7 @@ int serve_loop(Options* o, Error* e) {
       } else if ((sig == SIGTERM || sig == SIGINT) && lfd >= 0) {
         // Stop accepting, drop what has not started, let the running finish.
         close(lfd);
-        unlink(o->listen_path);
+        if (o->listen_path != nullptr) unlink(o->listen_path);
         lfd = -1;
         for (int i = g_nslots - 1; i >= 0; i--)
           if (g_slots[i].pid == 0) drop_slot(i);

@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -21,8 +22,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 
 #include "faas/holder.hpp"
 #include "faas/ksm.hpp"
@@ -47,7 +46,6 @@ fs::path sandbox_control(const fs::path& run_dir, const std::string& id) {
 namespace {
 
 constexpr const char* kInitInside = "/run/faas-init";
-constexpr const char* kControlInside = "/run/faas/control.sock";
 
 std::string q(const std::string& s) { return "`" + s + "`"; }
 
@@ -127,8 +125,6 @@ Result<void> setup_proc(const std::string& root) {
 Result<void> setup_run(const std::string& root, const SandboxSpec& spec, const fs::path& dir) {
   std::string run = root + "/run";
   FAAS_TRY(do_mount("tmpfs", run, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=1m"));
-  FAAS_TRY(make_dir(run + "/faas"));
-  FAAS_TRY(do_mount((dir / "ctl").string(), run + "/faas", nullptr, MS_BIND));
   FAAS_TRY(make_dir(run + "/faas-invocations"));
   FAAS_TRY(do_mount((dir / "invocations").string(), run + "/faas-invocations", nullptr, MS_BIND));
   FAAS_TRY(touch(run + "/faas-init"));
@@ -171,6 +167,28 @@ Result<Fd> make_fresh_netns() {
   if (!up) return up.error();
   if (!made) return sys_error(open_errno, std::string("open ") + kMine + " (the new network namespace)");
   return made;
+}
+
+// The sandbox's control socket, bound and listening before the clone and
+// handed to faas-init (--listen-fd 3): a client may connect and send the
+// moment spawn_sandbox returns, and faas-init accepts once it runs, rather
+// than the caller waiting for faas-init's exec, start and listen (and the
+// wake-up of its readiness note). Closed by its last holder, faas-init,
+// connections are refused; the path is on the sandbox's tmpfs.
+Result<Fd> listen_on(const fs::path& path) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  const std::string p = path.string();
+  if (p.size() >= sizeof addr.sun_path)
+    return Error(Exit::cant_create, "control socket " + q(p) + ": longer than a unix socket path may be (" +
+                                        std::to_string(sizeof addr.sun_path - 1) + " bytes): use a shorter run dir");
+  std::memcpy(addr.sun_path, p.c_str(), p.size() + 1);
+  Fd s(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!s) return sys_error("socket");
+  if (::bind(s.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
+    return sys_error("bind " + q(p), Exit::cant_create);
+  if (::listen(s.get(), 128) != 0) return sys_error("listen on " + q(p));
+  return s;
 }
 
 // ---- user namespaces, idmapped mounts, read-only binds, KSM ----
@@ -277,7 +295,7 @@ Result<Fd> make_userns(std::uint32_t uid, std::uint32_t count) {
 }
 
 struct ChildFds {
-  int go_r, err_w, ready_w, log_fd;
+  int go_r, err_w, listen_fd, log_fd;
   int userns_fd = -1;
   const std::vector<Fd>* cgroup_roots = nullptr;  // SandboxCgroup::open_v1_roots
   const cpu_set_t* cpus = nullptr;  // the CPUs the child may use after the go
@@ -360,19 +378,19 @@ Result<void> child_setup(const SandboxSpec& spec, const fs::path& dir, const Chi
   if (spec.ksm) FAAS_TRY_CTX(enable_memory_merge(), "--ksm");
   if (fds.userns_fd >= 0) FAAS_TRY(enter_userns(fds.userns_fd));
 
-  // fds: 0 /dev/null, 1 and 2 the log, 3 the readiness pipe, 4 the error
-  // pipe (close-on-exec); nothing else crosses the exec.
-  int ready = ::fcntl(fds.ready_w, F_DUPFD_CLOEXEC, 100);
+  // fds: 0 /dev/null, 1 and 2 the log, 3 the control socket (listening),
+  // 4 the error pipe (close-on-exec); nothing else crosses the exec.
+  int listening = ::fcntl(fds.listen_fd, F_DUPFD_CLOEXEC, 100);
   int err = ::fcntl(fds.err_w, F_DUPFD_CLOEXEC, 100);
   int null = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-  if (ready < 0 || err < 0 || null < 0) return sys_error("dup");
+  if (listening < 0 || err < 0 || null < 0) return sys_error("dup");
   if (::dup2(null, 0) < 0 || ::dup2(fds.log_fd, 1) < 0 || ::dup2(fds.log_fd, 2) < 0 ||
-      ::dup2(ready, 3) < 0 || ::dup3(err, 4, O_CLOEXEC) < 0)
+      ::dup2(listening, 3) < 0 || ::dup3(err, 4, O_CLOEXEC) < 0)
     return sys_error("dup2");
   g_child_err_fd = 4;
   if (::syscall(SYS_close_range, 5U, ~0U, 0U) != 0) return sys_error("close_range");
 
-  std::vector<std::string> args{"faas-init", "--listen", kControlInside, "--loop", "--notify-fd", "3", "--"};
+  std::vector<std::string> args{"faas-init", "--listen-fd", "3", "--loop", "--"};
   args.insert(args.end(), spec.cmd.begin(), spec.cmd.end());
   std::vector<char*> argv, envp;
   for (auto& a : args) argv.push_back(a.data());
@@ -396,9 +414,9 @@ Result<void> child_setup(const SandboxSpec& spec, const fs::path& dir, const Chi
   ::_exit(1);
 }
 
-// Reads fd until EOF or a newline, up to deadline (monotonic ns).
+// Reads fd until EOF, up to deadline (monotonic ns).
 // Returns what was read; `timed_out` set when the deadline passed.
-std::string read_until(int fd, std::uint64_t deadline_ns, bool stop_at_newline, bool& timed_out) {
+std::string read_until(int fd, std::uint64_t deadline_ns, bool& timed_out) {
   std::string out;
   timed_out = false;
   char buf[512];
@@ -417,16 +435,7 @@ std::string read_until(int fd, std::uint64_t deadline_ns, bool stop_at_newline, 
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) return out;
     out.append(buf, static_cast<std::size_t>(n));
-    if (stop_at_newline && out.find('\n') != std::string::npos) return out;
   }
-}
-
-std::string log_tail(const fs::path& log) {
-  std::ifstream in(log);
-  std::string line, last;
-  while (std::getline(in, line))
-    if (!line.empty()) last = line;
-  return last;
 }
 
 int pidfd_open(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
@@ -508,9 +517,8 @@ Result<SandboxProcess> spawn_sandbox(const SandboxSpec& spec,
   Fd userns;
   if (spec.userns_count > 0) {
     FAAS_TRY_ASSIGN(userns, make_userns(spec.userns_uid, spec.userns_count));
-    // faas-init, root of the user namespace, creates its control socket here.
-    if (::chown((sp.dir / "ctl").c_str(), spec.userns_uid, spec.userns_uid) != 0) return sys_error("chown ctl");
   }
+  FAAS_TRY_ASSIGN(Fd listening, listen_on(sp.control));
   std::string inv = (sp.dir / "invocations").string();
   FAAS_TRY(do_mount(inv, inv, nullptr, MS_BIND));
   FAAS_TRY(do_mount("", inv, nullptr, MS_SHARED));
@@ -525,15 +533,13 @@ Result<SandboxProcess> spawn_sandbox(const SandboxSpec& spec,
 
   Fd log(::open((sp.dir / "init.log").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
   if (!log) return sys_error("create init.log", Exit::cant_create);
-  int go[2], err[2], ready[2];
+  int go[2], err[2];
   // A socket, not a pipe: the go is sent with MSG_NOSIGNAL, as the child
   // may have failed and gone by then.
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, go) != 0) return sys_error("socketpair");
   Fd go_r(go[0]), go_w(go[1]);
   if (::pipe2(err, O_CLOEXEC) != 0) return sys_error("pipe");
   Fd err_r(err[0]), err_w(err[1]);
-  if (::pipe2(ready, O_CLOEXEC) != 0) return sys_error("pipe");
-  Fd ready_r(ready[0]), ready_w(ready[1]);
 
   int pidfd = -1;
   clone_args ca{};
@@ -553,9 +559,8 @@ Result<SandboxProcess> spawn_sandbox(const SandboxSpec& spec,
   if (rc == 0) {
     ::close(go[1]);
     ::close(err[0]);
-    ::close(ready[0]);
     child_main(spec, sp.dir,
-               ChildFds{go[0], err[1], ready[1], log.get(), userns.get(), &cgroup_roots, spread ? &cpus : nullptr});
+               ChildFds{go[0], err[1], listening.get(), log.get(), userns.get(), &cgroup_roots, spread ? &cpus : nullptr});
   }
   sp.pid = static_cast<pid_t>(rc);
   // The child builds its root on another CPU while this one makes the
@@ -567,7 +572,7 @@ Result<SandboxProcess> spawn_sandbox(const SandboxSpec& spec,
   ScopeExit kill_child([&] { kill_and_wait(pfd.get(), 2000); });
   go_r.reset();
   err_w.reset();
-  ready_w.reset();
+  listening.reset();  // faas-init's now: gone when it is
 
   cgroup_roots.clear();
   if (!cgroup_first) {
@@ -589,22 +594,15 @@ Result<SandboxProcess> spawn_sandbox(const SandboxSpec& spec,
           : ::send(go_w.get(), &one, 1, MSG_NOSIGNAL) != 1) {
     // The child failed while building its root: its reason is on err.
     int e = errno;
-    std::string why = read_until(err_r.get(), deadline, false, timed_out);
+    std::string why = read_until(err_r.get(), deadline, timed_out);
     if (!why.empty()) return Error(Exit::os, "sandbox " + spec.id + ": " + why);
     return sys_error(e, "start the sandbox");
   }
   go_w.reset();
 
-  std::string msg = read_until(err_r.get(), deadline, false, timed_out);
+  std::string msg = read_until(err_r.get(), deadline, timed_out);
   if (timed_out) return Error(Exit::temp, "sandbox " + spec.id + ": setup timed out");
   if (!msg.empty()) return Error(Exit::os, "sandbox " + spec.id + ": " + msg);
-  std::string line = read_until(ready_r.get(), deadline, true, timed_out);
-  if (timed_out) return Error(Exit::temp, "sandbox " + spec.id + ": faas-init not ready in time");
-  if (line.find('\n') == std::string::npos) {
-    std::string why = log_tail(sp.dir / "init.log");
-    return Error(Exit::os, "sandbox " + spec.id + ": faas-init exited before listening" +
-                               (why.empty() ? "" : ": " + why));
-  }
   kill_child.release();
   cleanup = false;
   return sp;

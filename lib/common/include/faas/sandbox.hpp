@@ -3,9 +3,9 @@
 // faas-init serving invocations on a control socket.
 //
 // Layout of a sandbox on the host (run dir R, sandbox id I):
-//   R/sandboxes/I/ctl/          bound at /run/faas inside; faas-init listens
-//                               on /run/faas/control.sock (the host connects
-//                               to R/sandboxes/I/ctl/control.sock)
+//   R/sandboxes/I/ctl/control.sock  the control socket, bound and listening
+//                               before the clone, faas-init's fd 3
+//                               (--listen-fd); not visible inside
 //   R/sandboxes/I/invocations/  a shared bind mount on the host, a slave bind
 //                               at /run/faas-invocations inside: what the host
 //                               mounts there later (a per-invocation fork)
@@ -65,7 +65,11 @@ struct SandboxProcess {
 std::filesystem::path sandbox_dir(const std::filesystem::path& run_dir, const std::string& id);
 std::filesystem::path sandbox_control(const std::filesystem::path& run_dir, const std::string& id);
 
-// Starts a sandbox and waits until its faas-init listens. on_cloned runs in
+// Starts a sandbox and returns once its faas-init is exec'd (the sandbox's
+// set-up succeeded); its control socket already listens, so the caller may
+// connect and send at once. A faas-init that dies after the exec closes the
+// socket: connections are refused or end, as for any sandbox that died
+// (a claim checks the pidfd, `reap` finds it). on_cloned runs in
 // the parent once the child exists but before it may proceed (the caller
 // records the pid there, so that a crash from then on leaves a row `reap`
 // can clean). On failure everything made is removed again.
