@@ -303,12 +303,15 @@ bool runs_in_round(const Variant& v, int r, const Options& opts) {
 
 // Times warmup + iterations rounds. Rounds are interleaved (each round runs
 // every variant once) so that a drift of the machine during the run touches
-// every variant alike. Without --keep-going the first failure ends the run.
+// every variant alike; a scenario may rotate their order (rotate_rounds). Without --keep-going the first failure ends the run.
 Result<void> measure(Scenario& sc, std::vector<Slot>& slots, const Options& opts, bool keep_going) {
   const int rounds = opts.warmup + opts.iterations;
+  const std::size_t n = slots.size();
   for (int r = 0; r < rounds; ++r) {
     FAAS_TRY(interrupted());
-    for (auto& slot : slots) {
+    const std::size_t first = sc.rotate_rounds() && n > 0 ? static_cast<std::size_t>(r) % n : 0;
+    for (std::size_t k = 0; k < n; ++k) {
+      Slot& slot = slots[(first + k) % n];
       if (!slot.runnable || !runs_in_round(*slot.variant, r, opts)) continue;
       auto t = sc.once(*slot.variant);
       if (t) {

@@ -102,6 +102,13 @@ class Scenario {
   virtual std::string skipped_after_prepare(const Variant& /*v*/) const { return {}; }
   // The --param keys this scenario accepts.
   virtual std::vector<Param> params() const { return {}; }
+  // Whether each round starts one variant later than the round before
+  // (round r runs variants r, r+1, ... modulo their count): for scenarios
+  // whose variants leave work to the kernel's workers after their cleanup
+  // (namespaces, cgroups, mounts torn down asynchronously), which lands on
+  // whatever runs next. In a fixed order the same variant would always
+  // follow the same one; rotated, each follows every other in turn.
+  virtual bool rotate_rounds() const { return false; }
   // A scenario that is not a race of latencies (throughput, memory saved)
   // says so and measures itself: the runner calls prepare() then measure()
   // instead of once() per round, and prints what measure() reports.

@@ -127,6 +127,12 @@ class ColdScenario final : public Scenario {
     return "a sandbox started on the spot to the first byte of its HTTP answer: faaskit's native "
            "sandbox against crun, runc, docker, bubblewrap, unshare+chroot and fork+exec";
   }
+  // Every variant here tears down namespaces, cgroups and mounts, and the
+  // kernel finishes that in its workers after the variant's cleanup
+  // returns (runc's and docker's the longest): rotated, no variant always
+  // runs right after the same one.
+  bool rotate_rounds() const override { return true; }
+
   std::vector<Param> params() const override {
     return {{"docker_iterations", "40", "at most this many timed iterations of docker, a run of ~0.3 s (0: every round)"},
             {"runc_iterations", "0", "at most this many timed iterations of runc (0: every round)"},
