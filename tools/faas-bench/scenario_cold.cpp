@@ -101,8 +101,6 @@ struct Plan {
   std::string runtime;  // crun, runc: the container IDs are theirs to delete
 };
 
-std::string q(const std::string& s) { return "`" + s + "`"; }
-
 Result<void> write_text(const std::string& path, const std::string& text) {
   std::ofstream out(path, std::ios::trunc);
   out << text;

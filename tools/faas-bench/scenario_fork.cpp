@@ -53,8 +53,6 @@ constexpr long long kDefaultSlow = 3;
 constexpr const char* kImageSize = "2G";  // sparse: only what is written takes space
 constexpr off_t kImageBytes = 2LL << 30;
 
-std::string q(const std::string& s) { return "`" + s + "`"; }
-
 bool kernel_has(const std::string& fstype) {
   std::ifstream f("/proc/filesystems");
   std::string line;

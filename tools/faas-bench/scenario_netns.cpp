@@ -88,8 +88,6 @@ double round_to(double x, int decimals) {
   return std::round(x * scale) / scale;
 }
 std::string num(double x) { return fmt::format("{:.1f}", x); }
-std::string q(const std::string& s) { return "`" + s + "`"; }
-
 // ---- what the run made, swept by name ----------------------------------------
 
 // Name prefixes of every namespace (under /run/netns) and link the run made

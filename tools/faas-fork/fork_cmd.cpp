@@ -30,8 +30,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string q(const std::string& s) { return "`" + s + "`"; }
-
 // While a fork is made or taken apart, SIGINT, SIGTERM, SIGHUP and SIGQUIT
 // only raise a flag (a Ctrl-C in a pipeline must not leave half a fork): a
 // fork being made is then undone, and the signal is raised again, with its

@@ -27,8 +27,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string q(const std::string& s) { return "`" + s + "`"; }
-
 // acquire --wait: the pool is polled with a backoff doubling from 1 ms up
 // to this.
 constexpr int kAcquireBackoffCapMs = 50;

@@ -29,8 +29,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string q(const std::string& s) { return "`" + s + "`"; }
-
 Json record(const char* key, Json obj) {
   Json rec = Json::object();
   rec["v"] = kRecordVersion;

@@ -606,8 +606,6 @@ Result<std::vector<T>> dump_all(Socket& s, std::uint16_t type, std::uint16_t rep
   return out;
 }
 
-std::string q(std::string_view s) { return "`" + std::string(s) + "`"; }
-
 }  // namespace
 
 Result<std::vector<Link>> list_links(Socket& s) {

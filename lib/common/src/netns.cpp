@@ -22,8 +22,6 @@ namespace faas {
 
 namespace {
 
-std::string q(std::string_view s) { return "`" + std::string(s) + "`"; }
-
 Result<Fd> open_self_netns() {
   Fd fd(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
   if (!fd) return sys_error("open /proc/thread-self/ns/net");

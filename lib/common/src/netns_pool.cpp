@@ -19,8 +19,6 @@ namespace faas {
 
 namespace {
 
-std::string q(std::string_view s) { return "`" + std::string(s) + "`"; }
-
 bool valid_id(std::string_view id) {
   if (id.size() != 12) return false;
   return std::all_of(id.begin(), id.end(),

@@ -41,7 +41,7 @@ namespace {
 
 constexpr std::uint64_t kBtrfsSubvolRootIno = 256;  // BTRFS_FIRST_FREE_OBJECTID
 
-std::string q(const fs::path& p) { return "`" + p.string() + "`"; }
+std::string q(const fs::path& p) { return faas::q(p.string()); }
 
 Fd open_dir(int at, const char* name) {
   return Fd(::openat(at, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));

@@ -47,8 +47,6 @@ namespace {
 
 constexpr const char* kInitInside = "/run/faas-init";
 
-std::string q(const std::string& s) { return "`" + s + "`"; }
-
 Result<void> do_mount(const std::string& src, const std::string& target, const char* type,
                       unsigned long flags, const char* data = nullptr) {
   if (::mount(src.empty() ? nullptr : src.c_str(), target.c_str(), type, flags, data) != 0)

@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <variant>
 
@@ -35,6 +36,11 @@ class Error {
   int err_;
   std::string msg_;
 };
+
+// A name, path or value as messages quote it: `s`.
+inline std::string q(std::string_view s) { return "`" + std::string(s) + "`"; }
+inline std::string q(const std::string& s) { return "`" + s + "`"; }
+inline std::string q(const char* s) { return q(std::string_view(s)); }
 
 // An Error from the current errno, with a status chosen from it
 // (EACCES/EPERM: no_perm, ENOENT: no_input, ENOSYS/EOPNOTSUPP: unavailable,
