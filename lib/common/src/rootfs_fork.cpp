@@ -28,6 +28,7 @@
 #include <thread>
 #include <utility>
 
+#include "faas/affinity.hpp"
 #include "faas/fd.hpp"
 #include "faas/scope_exit.hpp"
 #include "faas/spare_dirs.hpp"
@@ -105,24 +106,13 @@ bool overlay_in_kernel() {
 // its tree locks).
 constexpr unsigned kMaxWalkThreads = 4;
 
-// The CPUs the walk's threads are pinned to, one each; one CPU or fewer:
-// no pinning, one thread.
-std::vector<int> walk_cpus() {
-  cpu_set_t allowed;
-  CPU_ZERO(&allowed);
-  std::vector<int> cpus;
-  if (::sched_getaffinity(0, sizeof allowed, &allowed) != 0) return cpus;
-  for (int c = 0; c < CPU_SETSIZE && cpus.size() < kMaxWalkThreads; ++c)
-    if (CPU_ISSET(c, &allowed)) cpus.push_back(c);
+// The CPUs the walk's threads are pinned to, one each, out of allowed; one
+// CPU or fewer: no pinning, one thread.
+std::vector<int> walk_cpus(const cpu_set_t& allowed) {
+  std::vector<int> cpus = cpu_list(allowed);
+  if (cpus.size() > kMaxWalkThreads) cpus.resize(kMaxWalkThreads);
   if (cpus.size() < 2) cpus.clear();
   return cpus;
-}
-
-void pin_thread(pthread_t t, int cpu) {
-  cpu_set_t one;
-  CPU_ZERO(&one);
-  CPU_SET(cpu, &one);
-  (void)::pthread_setaffinity_np(t, sizeof one, &one);
 }
 
 class Cloner {
@@ -148,9 +138,9 @@ class Cloner {
     dst_root_ = out.get();
 
     queue_.push_back(DirTask{"", st});
-    const std::vector<int> cpus = walk_cpus();
     cpu_set_t mine;
-    const bool repin = !cpus.empty() && ::sched_getaffinity(0, sizeof mine, &mine) == 0;
+    const std::vector<int> cpus = current_cpus(mine) ? walk_cpus(mine) : std::vector<int>{};
+    const bool repin = !cpus.empty();
     std::vector<std::thread> threads;
     for (std::size_t i = 1; i < cpus.size(); ++i) {
       try {

@@ -23,6 +23,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "faas/affinity.hpp"
 #include "faas/holder.hpp"
 #include "faas/ksm.hpp"
 #include "faas/sandbox_confine.hpp"
@@ -299,17 +300,6 @@ struct ChildFds {
   const cpu_set_t* cpus = nullptr;  // the CPUs the child may use after the go
 };
 
-// The CPUs this thread may run on, but the one it runs on now; false when
-// that leaves none.
-bool other_cpus(cpu_set_t& allowed, cpu_set_t& others) {
-  CPU_ZERO(&allowed);
-  if (::sched_getaffinity(0, sizeof allowed, &allowed) != 0) return false;
-  others = allowed;
-  const int here = ::sched_getcpu();
-  if (here >= 0 && here < CPU_SETSIZE) CPU_CLR(here, &others);
-  return CPU_COUNT(&others) > 0;
-}
-
 // Where the child reports a failure: fds.err_w until the descriptors are
 // rearranged for faas-init, fd 4 after (close_range closes the original).
 // The child has its own copy of memory (no CLONE_VM), so this is its own.
@@ -551,7 +541,11 @@ Result<SandboxProcess> spawn_sandbox(const SandboxSpec& spec,
     ca.cgroup = static_cast<std::uint64_t>(cg_fd.get());
   }
   cpu_set_t cpus, others;
-  const bool spread = other_cpus(cpus, others);
+  bool spread = current_cpus(cpus);
+  if (spread) {
+    others = without_this_cpu(cpus);
+    spread = CPU_COUNT(&others) > 0;
+  }
   long rc = ::syscall(SYS_clone3, &ca, sizeof ca);
   if (rc < 0) return sys_error("clone3");
   if (rc == 0) {
