@@ -6,6 +6,7 @@
 #include <exception>
 #include <filesystem>
 #include <map>
+#include <utility>
 
 #include "faas/state.hpp"
 
@@ -17,11 +18,20 @@ OutputMode CommonOptions::output() const {
   return ::isatty(1) ? OutputMode::table : OutputMode::json;
 }
 
-void add_common_options(CLI::App& app, CommonOptions& opts) {
-  opts.tool = app.get_name();
+namespace {
+
+// What every tool's options start from, however its line is parsed.
+void common_defaults(CommonOptions& opts, std::string tool) {
+  opts.tool = std::move(tool);
   log_config().tool = opts.tool;
   opts.state_dir = default_state_dir();
   opts.run_dir = default_run_dir();
+}
+
+}  // namespace
+
+void add_common_options(CLI::App& app, CommonOptions& opts) {
+  common_defaults(opts, app.get_name());
   app.set_version_flag("--version", std::string(opts.tool) + " " FAAS_VERSION,
                        "Print the version and exit");
   app.fallthrough();  // subcommands added later accept the common flags too
@@ -114,12 +124,7 @@ bool quick_pid(const std::string& text, pid_t& out) {
   return true;
 }
 
-QuickCommon::QuickCommon(CommonOptions& opts, const char* tool) : opts_(opts) {
-  opts_.tool = tool;
-  log_config().tool = opts_.tool;
-  opts_.state_dir = default_state_dir();
-  opts_.run_dir = default_run_dir();
-}
+QuickCommon::QuickCommon(CommonOptions& opts, const char* tool) : opts_(opts) { common_defaults(opts_, tool); }
 
 bool QuickCommon::finish() {
   if (log_format_.empty() || log_format_ == "text") {
