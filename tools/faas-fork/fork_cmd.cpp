@@ -681,6 +681,9 @@ class Forker {
   RecordWriter out_{1};
 };
 
+// The subcommands: words a fork's id can never be.
+constexpr std::string_view kCommands[] = {"rm", "ls", "gc"};
+
 }  // namespace
 
 bool parse_quick(int argc, char** argv, CommonOptions& common, Options& opts) {
@@ -693,7 +696,7 @@ bool parse_quick(int argc, char** argv, CommonOptions& common, Options& opts) {
     if (!faas::parse_quick(argc, argv, 2,
                            {qc.state_dir(), qc.run_dir(), qc.json(), qc.table(), qc.keep_going(),
                             qc.log_format()},
-                           &o.ids, {"rm", "ls", "gc"}) ||
+                           &o.ids, kCommands) ||
         o.ids.empty())
       return false;
   } else {

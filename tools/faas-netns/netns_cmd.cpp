@@ -505,8 +505,13 @@ class Command {
 
 }  // namespace
 
+namespace {
+
+constexpr std::string_view kCommands[] = {"pool", "acquire", "release", "ls", "gc", "neigh"};
+
+}  // namespace
+
 std::string_view named_command(int argc, char** argv) {
-  static constexpr std::string_view kCommands[] = {"pool", "acquire", "release", "ls", "gc", "neigh"};
   // The common options that take the next word as their value.
   static constexpr std::string_view kWithValue[] = {"--state-dir", "--run-dir", "--log-format"};
   for (int i = 1; i < argc; ++i) {
@@ -534,7 +539,7 @@ bool parse_quick(int argc, char** argv, CommonOptions& common, Options& opts) {
     if (!faas::parse_quick(argc, argv, 2,
                            {{"--wait", nullptr, &o.wait}, {"--holder", nullptr, &holder}, qc.state_dir(),
                             qc.run_dir(), qc.json(), qc.table(), qc.keep_going(), qc.log_format()},
-                           &words, {"pool", "acquire", "release", "ls", "gc", "neigh"}) ||
+                           &words, kCommands) ||
         words.size() != 1)
       return false;
     if (!holder.empty() && !quick_pid(holder, o.holder)) return false;
@@ -544,7 +549,7 @@ bool parse_quick(int argc, char** argv, CommonOptions& common, Options& opts) {
     if (!faas::parse_quick(argc, argv, 2,
                            {qc.state_dir(), qc.run_dir(), qc.json(), qc.table(), qc.keep_going(),
                             qc.log_format()},
-                           &o.ids, {"pool", "acquire", "release", "ls", "gc", "neigh"}) ||
+                           &o.ids, kCommands) ||
         o.ids.empty())
       return false;
     o.quick = Options::Quick::release;

@@ -65,7 +65,7 @@ bool answer_version(int argc, char** argv, const char* tool) {
 
 bool parse_quick(int argc, char** argv, int first, std::initializer_list<QuickFlag> flags,
                  std::vector<std::string>* positionals,
-                 std::initializer_list<std::string_view> reserved) {
+                 std::span<const std::string_view> reserved) {
   // Nothing is written until the whole line is known to be quick: after a
   // false the targets are as they were, for CLI11.
   constexpr std::size_t kMax = 32;

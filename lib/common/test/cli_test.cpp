@@ -227,13 +227,14 @@ TEST(QuickParse, SameAsCli11OrFalse) {
     std::vector<std::string> words;
   };
   auto quick = [](std::vector<std::string> args, Parsed& p) {
+    static constexpr std::string_view kReserved[] = {"rm"};
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     QuickCommon qc(p.c, "faas-y");
     return parse_quick(static_cast<int>(argv.size()), argv.data(), 1,
                        {{"--a", &p.a}, {"--b", &p.b}, {"--base", nullptr, &p.base}, qc.state_dir(),
                         qc.run_dir(), qc.json(), qc.table(), qc.keep_going(), qc.log_format()},
-                       &p.words, {"rm"}) &&
+                       &p.words, kReserved) &&
            qc.finish();
   };
   auto cli = [](std::vector<std::string> args, Parsed& p) {

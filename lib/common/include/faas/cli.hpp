@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <functional>
 #include <initializer_list>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -68,7 +69,7 @@ struct QuickFlag {
 // --json with --table is false too (CLI11 names the conflict).
 bool parse_quick(int argc, char** argv, int first, std::initializer_list<QuickFlag> flags,
                  std::vector<std::string>* positionals = nullptr,
-                 std::initializer_list<std::string_view> reserved = {});
+                 std::span<const std::string_view> reserved = {});
 
 // A --holder PID of a quick parse: what CLI::PositiveNumber and the
 // conversion to pid_t accept (digits only, 1 to INT32_MAX); false for
