@@ -15,7 +15,11 @@
 //
 // Variants that copy the whole tree (reflink, copy and their peers) take
 // about a second per iteration with 10,000 files: they run at most
-// --param slow_iterations times (one warmup), spread over the run.
+// --param slow_iterations times (one warmup), spread over the run. After
+// removing such a copy the filesystem is synced (untimed): deleting 10,000
+// files leaves work to the filesystem's workers (XFS's inode inactivation,
+// btrfs's delayed references and commit) that would otherwise land on
+// whichever variant runs next.
 //
 // Everything prepare() made (mounts, loop devices, files) goes in teardown(),
 // also after a failure; SIGINT and SIGTERM end the current iteration with an
@@ -91,6 +95,7 @@ struct Plan {
   std::string base;               // the tree forked or copied
   std::string state;              // faas-fork's state dir
   std::string dest;               // where peers put their copies
+  bool slow = false;              // copies the whole tree: settle() after
 };
 
 class ForkScenario final : public Scenario {
@@ -154,6 +159,7 @@ class ForkScenario final : public Scenario {
       v.skipped = std::move(skipped);
       v.command = std::move(command);
       v.max_iterations = is_slow ? slow : 0;
+      plan.slow = is_slow;
       plans_.emplace(v.name, std::move(plan));
       out.push_back(std::move(v));
     };
@@ -291,6 +297,7 @@ class ForkScenario final : public Scenario {
         ExecArgs a(argv, child_environment({}));
         FAAS_TRY_ASSIGN(Ran r, run(a, true));
         FAAS_TRY(fork_rm(p.state, fork_id(r.out)));
+        if (p.slow) FAAS_TRY(settle(p.state));
         return r.ns;
       }
       case Kind::fork_rm: {
@@ -322,10 +329,18 @@ class ForkScenario final : public Scenario {
         fs::remove_all(p.dest + "/" + n, ec);
         FAAS_TRY_ASSIGN(Ran ran, std::move(r));
         if (ec) return sys_error(ec.value(), "remove the copy " + q(p.dest + "/" + n));
+        if (p.slow) FAAS_TRY(settle(p.dest));
         return ran.ns;
       }
     }
     return Error(Exit::software, "unknown variant kind");
+  }
+
+  // Syncs the filesystem holding dir (see the top of the file).
+  static Result<void> settle(const std::string& dir) {
+    Fd d(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!d || ::syncfs(d.get()) != 0) return sys_error("sync the filesystem of " + q(dir));
+    return {};
   }
 
   // Unmounts everything under the work dir (the loop filesystems, the tmpfs,
