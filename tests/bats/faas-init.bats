@@ -374,6 +374,27 @@ os.execv(sys.argv[2], sys.argv[2:])' "$SOCK" "$FAAS_INIT" --listen-fd 7 --loop -
 	[ -S "$SOCK" ]
 }
 
+@test "faas-init: --listen-fd without --loop accepts one connection, on a socket handed over non-blocking" {
+	requires python3
+	"$PYTHON" -c 'import os, socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.bind(sys.argv[1])
+s.listen(8)
+s.setblocking(False)
+os.dup2(s.fileno(), 7)
+os.set_inheritable(7, True)
+os.execv(sys.argv[2], sys.argv[2:])' "$SOCK" "$FAAS_INIT" --listen-fd 7 -- sh -c "$ENV_HANDLER" \
+		>"$FAAS_TMP/init.out" 2>"$FAAS_TMP/init.err" 3>&- &
+	INIT_PID=$!
+	faas_track_pid "$INIT_PID"
+	sender --connect "$SOCK" --request '' --payload '{"request_id":"F1"}'
+	sender_done
+	init_done
+	[ "$init_status" -eq 0 ]
+	[[ "$sent" == "fd="*" rid=F1 "* ]]
+	[ -S "$SOCK" ]
+}
+
 @test "faas-init: --listen replaces a stale socket left by an earlier run" {
 	requires python3
 	"$PYTHON" -c 'import socket,sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])' "$SOCK"
