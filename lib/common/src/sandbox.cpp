@@ -556,9 +556,10 @@ Result<SandboxProcess> spawn_sandbox(const SandboxSpec& spec,
   }
   sp.pid = static_cast<pid_t>(rc);
   // The child builds its root on another CPU while this one makes the
-  // cgroups: a new task otherwise starts on its parent's CPU and, on a
-  // small VM, often waits there until the parent blocks (0.2 ms of serial
-  // work). It takes back the parent's CPUs at the go.
+  // cgroups (and a fresh network namespace): a new task otherwise starts
+  // on its parent's CPU and, on a small VM, often waits there until the
+  // parent blocks (0.2 ms of serial work). It takes back the parent's CPUs
+  // at the go.
   if (spread) (void)::sched_setaffinity(sp.pid, sizeof others, &others);
   Fd pfd(pidfd);
   ScopeExit kill_child([&] { kill_and_wait(pfd.get(), 2000); });
