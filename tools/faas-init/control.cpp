@@ -2,6 +2,7 @@
 // a payload), check it, and read the payload's keys.
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -192,6 +193,12 @@ int accept_control(int lfd, Error* e) {
     int fd = accept4(lfd, nullptr, nullptr, SOCK_CLOEXEC);
     if (fd >= 0) return fd;
     if (errno == EINTR || errno == ECONNABORTED) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      // A socket handed over non-blocking (--listen-fd): wait for a
+      // connection rather than change flags its maker shares.
+      struct pollfd p = {lfd, POLLIN, 0};
+      if (poll(&p, 1, -1) >= 0 || errno == EINTR) continue;
+    }
     return -fail_errno(e, kExitOsErr, "accept on control socket", nullptr, errno);
   }
 }

@@ -158,12 +158,6 @@ void keep_std_fds_open() {
 int accept_one(Options* o, Error* e) {
   int lfd = o->listen_fd >= 0 ? o->listen_fd : listen_control(o->listen_path, false, e);
   if (lfd < 0) return lfd;
-  if (o->listen_fd >= 0) {
-    // The accept below waits: a socket handed over non-blocking would fail it.
-    int fl = fcntl(lfd, F_GETFL);
-    if (fl < 0 || ((fl & O_NONBLOCK) && fcntl(lfd, F_SETFL, fl & ~O_NONBLOCK) != 0))
-      return -fail_errno(e, kExitOsErr, "set up --listen-fd", nullptr, errno);
-  }
   notify_ready(o);
   int conn = accept_control(lfd, e);
   close(lfd);
