@@ -340,23 +340,20 @@ Result<void> child_setup(const SandboxSpec& spec, const fs::path& dir, const Chi
   if (::umount2(".", MNT_DETACH) != 0) return sys_error("detach the old root");
   if (::chdir("/") != 0) return sys_error("chdir /");
 
-  // The go; with a fresh network namespace it carries that namespace,
-  // made by the parent meanwhile (make_fresh_netns).
-  if (fresh_net) {
+  // The go: one byte, carrying with a fresh network namespace that
+  // namespace, made by the parent meanwhile (make_fresh_netns).
+  {
     int nfd = -1;
     std::size_t nfds = 0, len = 0;
     char go[2];
     int rc = faas_wire_recv(fds.go_r, &nfd, 1, &nfds, go, sizeof go, &len);
     if (rc == FAAS_WIRE_EEOF) ::_exit(1);  // the parent gave up (or died): leave quietly
-    if (rc != 0) return Error(Exit::os, std::string("the go: ") + faas_wire_strerror(rc));
-    Fd net(nfd);
-    if (::setns(net.get(), CLONE_NEWNET) != 0) return sys_error("setns(the new network namespace)");
-  } else {
-    char go = 0;
-    ssize_t n;
-    do n = ::read(fds.go_r, &go, 1);
-    while (n < 0 && errno == EINTR);
-    if (n != 1) ::_exit(1);  // the parent gave up (or died): leave quietly
+    if (rc != 0 && rc != FAAS_WIRE_ENOFD)
+      return Error(Exit::os, std::string("the go: ") + faas_wire_strerror(rc));
+    Fd net(nfds == 1 ? nfd : -1);
+    if (fresh_net != static_cast<bool>(net))
+      return Error(Exit::software, fresh_net ? "the go: no network namespace" : "the go: an unexpected fd");
+    if (net && ::setns(net.get(), CLONE_NEWNET) != 0) return sys_error("setns(the new network namespace)");
   }
   if (fds.cpus != nullptr) (void)::sched_setaffinity(0, sizeof *fds.cpus, fds.cpus);
   // Into the v1 cgroups (the v2 one was joined by clone3), then a cgroup
