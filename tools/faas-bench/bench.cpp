@@ -303,7 +303,8 @@ bool runs_in_round(const Variant& v, int r, const Options& opts) {
 
 // Times warmup + iterations rounds. Rounds are interleaved (each round runs
 // every variant once) so that a drift of the machine during the run touches
-// every variant alike; a scenario may rotate their order (rotate_rounds). Without --keep-going the first failure ends the run.
+// every variant alike; a scenario may rotate their order (rotate_rounds).
+// Without --keep-going the first failure ends the run.
 Result<void> measure(Scenario& sc, std::vector<Slot>& slots, const Options& opts, bool keep_going) {
   const int rounds = opts.warmup + opts.iterations;
   const std::size_t n = slots.size();

@@ -158,9 +158,9 @@ Result<StateDirs> state_dirs(const CommonOptions& opts) {
   std::error_code ec;
   StateDirs d;
   d.state = std::filesystem::absolute(opts.state_dir, ec);
-  if (ec) return sys_error(ec.value(), "state dir `" + opts.state_dir + "`");
+  if (ec) return sys_error(ec.value(), "state dir " + q(opts.state_dir));
   d.run = std::filesystem::absolute(opts.run_dir, ec);
-  if (ec) return sys_error(ec.value(), "run dir `" + opts.run_dir + "`");
+  if (ec) return sys_error(ec.value(), "run dir " + q(opts.run_dir));
   return d;
 }
 

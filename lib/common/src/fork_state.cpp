@@ -76,23 +76,24 @@ std::optional<ForkRow> from_json(const Json& j) {
 // the row is gone); unreadable under the same file, it is an error.
 Result<std::optional<ForkRow>> read_row(int dir, std::string_view id) {
   const std::string name(id);
+  const std::string what = "the row of fork " + q(name);
   for (int attempt = 0;; ++attempt) {
     Fd f(::openat(dir, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
     if (!f) {
       if (errno == ENOENT) return std::optional<ForkRow>();
-      return sys_error("read the row of fork `" + name + "`");
+      return sys_error("read " + what);
     }
-    FAAS_TRY_ASSIGN(std::string text, read_fd(f.get(), "the row of fork `" + name + "`"));
+    FAAS_TRY_ASSIGN(std::string text, read_fd(f.get(), what));
     auto row = from_json(Json::parse(text, nullptr, false));
     if (row && row->id == name) return row;
     struct stat opened {}, now {};
-    if (::fstat(f.get(), &opened) != 0) return sys_error("read the row of fork `" + name + "`");
+    if (::fstat(f.get(), &opened) != 0) return sys_error("read " + what);
     if (::fstatat(dir, name.c_str(), &now, AT_SYMLINK_NOFOLLOW) != 0) {
       if (errno == ENOENT) return std::optional<ForkRow>();
-      return sys_error("read the row of fork `" + name + "`");
+      return sys_error("read " + what);
     }
     if ((now.st_ino == opened.st_ino && now.st_dev == opened.st_dev) || attempt >= 8)
-      return Error(Exit::data, "the row of fork `" + name + "` is not a fork row");
+      return Error(Exit::data, what + " is not a fork row");
   }
 }
 
@@ -133,15 +134,16 @@ Result<void> write_row(int dir, const fs::path& dir_path, const ForkRow& row, bo
   // file is written over in place, its size unchanged for rows alike.
   std::string text = to_json(row).dump() + "\n";
   text.resize((text.size() + 1023) / 1024 * 1024, ' ');
+  const std::string what = "write the row of fork " + q(row.id);
   const std::string tmp = ".tmp-" + row.id + "-" + std::to_string(::getpid());
   Fd f = row_file(dir, dir_path, tmp);
-  if (!f) return sys_error("write the row of fork `" + row.id + "`");
+  if (!f) return sys_error(what);
   auto drop = [&] { (void)::unlinkat(dir, tmp.c_str(), 0); };
   struct stat st {};
   const bool shrink = ::fstat(f.get(), &st) == 0 && st.st_size > static_cast<off_t>(text.size());
   if ((shrink && ::ftruncate(f.get(), static_cast<off_t>(text.size())) != 0) ||
       ::pwrite(f.get(), text.data(), text.size(), 0) != static_cast<ssize_t>(text.size())) {
-    auto e = sys_error("write the row of fork `" + row.id + "`");
+    auto e = sys_error(what);
     drop();
     return e;
   }
@@ -151,7 +153,7 @@ Result<void> write_row(int dir, const fs::path& dir_path, const ForkRow& row, bo
     return {};
   }
   if (::renameat2(dir, tmp.c_str(), dir, row.id.c_str(), RENAME_NOREPLACE) != 0) {
-    auto e = sys_error("write the row of fork `" + row.id + "`");
+    auto e = sys_error(what);
     drop();
     return e;
   }
