@@ -75,7 +75,7 @@ printf 'HTTP/1.0 200 OK\r\n\r\n'
 echo "pid1=$(cat /proc/1/comm)"
 ls -d /proc/[0-9]* >/tmp/procs
 echo "procs=$(wc -l </tmp/procs)"
-grep -E '^(NoNewPrivs|CapEff|Seccomp):' /proc/self/status
+grep -E '^(NoNewPrivs|CapEff|CapBnd|Seccomp):' /proc/self/status
 touch /written 2>/dev/null && echo root=rw || echo root=ro
 mount -t tmpfs none /tmp 2>/dev/null && echo mount=ok || echo mount=denied
 unshare -m true 2>/dev/null && echo unshare=ok || echo unshare=denied
@@ -205,6 +205,7 @@ assert_nothing_left() {
 	grep -qx 'lo-up=1' <<<"$body"
 	grep -qx 'NoNewPrivs:.1' <<<"$(tr '\t' . <<<"$body")"
 	grep -qx 'CapEff:.0000000000040000' <<<"$(tr '\t' . <<<"$body")"
+	grep -qx 'CapBnd:.0000000000040000' <<<"$(tr '\t' . <<<"$body")"
 	grep -qx 'Seccomp:.2' <<<"$(tr '\t' . <<<"$body")"
 	grep -qx 'root=ro' <<<"$body"
 	grep -qx 'mount=denied' <<<"$body"
@@ -719,6 +720,8 @@ SH
 	grep -qx "Uid:.$base.$base.$base.$base" <<<"$(tr '\t' . </proc/"$pid"/status)"
 	grep -qx "Gid:.$base.$base.$base.$base" <<<"$(tr '\t' . </proc/"$pid"/status)"
 	[ "$(awk '$1 == "Groups:" {print NF}' /proc/"$pid"/status)" -eq 1 ]
+	# Its bounding set is cut after it entered the user namespace (which gives a full one).
+	grep -qx 'CapBnd:.0000000000040000' <<<"$(tr '\t' . </proc/"$pid"/status)"
 	# Its control socket is the host's, made before the clone and passed to faas-init.
 	[ "$(stat -c %u "$FAAS_RUN_DIR/sandboxes/$(sqlite3 "$FAAS_RUN_DIR/run.db" "SELECT id FROM sandboxes WHERE pool = 'u'")/ctl/control.sock")" -eq 0 ]
 	run_faas bash -c "'$FAAS_POOL' acquire u | '$FAAS_INVOKE' --http GET / --release"

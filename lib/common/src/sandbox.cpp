@@ -309,10 +309,11 @@ int g_child_err_fd = -1;
 // faas-init. Returns only on failure.
 //
 // The root is built first, while the parent makes the cgroups and records
-// the pid (2 CPUs: the two overlap); the go from the parent comes before
-// anything that needs them: joining the cgroups, the cgroup namespace
-// rooted there, and the exec. A parent that gives up closes its end and the
-// child leaves at the go.
+// the pid (2 CPUs: the two overlap); the parent's word that the cgroups are
+// made comes before joining them, and the go before anything that needs
+// the pid recorded or the network namespace: the cgroup namespace rooted
+// at the cgroups and the exec. A parent that gives up closes its end and
+// the child leaves at the next read.
 Result<void> child_setup(const SandboxSpec& spec, const fs::path& dir, const ChildFds& fds) {
   ::setsid();
   const bool fresh_net = spec.netns_path.empty();
@@ -335,6 +336,21 @@ Result<void> child_setup(const SandboxSpec& spec, const fs::path& dir, const Chi
   if (::stat((root + "/tmp").c_str(), &st) == 0 && S_ISDIR(st.st_mode))
     FAAS_TRY(do_mount("tmpfs", root + "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777,size=64m"));
   FAAS_TRY(do_mount("", root, nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV));
+  // Into the v1 cgroups as soon as the parent says they are there (the v2
+  // one was joined by clone3), and the bounding set dropped: both before
+  // the old root's detach below, which waits for an RCU grace period that
+  // the parent's making of a network namespace holds up until it is done,
+  // so that the work after the go is short.
+  {
+    char made = 0;
+    ssize_t n;
+    while ((n = ::read(fds.go_r, &made, 1)) < 0 && errno == EINTR) {
+    }
+    if (n == 0) ::_exit(1);  // the parent gave up (or died): leave quietly
+    if (n < 0) return sys_error("wait for the cgroups");
+  }
+  FAAS_TRY(SandboxCgroup::attach_self_at(*fds.cgroup_roots, spec.id));
+  if (fds.userns_fd < 0) FAAS_TRY(drop_sandbox_bounding_set());
   if (::chdir(root.c_str()) != 0) return sys_error("chdir " + q(root));
   if (::syscall(SYS_pivot_root, ".", ".") != 0) return sys_error("pivot_root");
   if (::umount2(".", MNT_DETACH) != 0) return sys_error("detach the old root");
@@ -356,9 +372,7 @@ Result<void> child_setup(const SandboxSpec& spec, const fs::path& dir, const Chi
     if (net && ::setns(net.get(), CLONE_NEWNET) != 0) return sys_error("setns(the new network namespace)");
   }
   if (fds.cpus != nullptr) (void)::sched_setaffinity(0, sizeof *fds.cpus, fds.cpus);
-  // Into the v1 cgroups (the v2 one was joined by clone3), then a cgroup
-  // namespace rooted there.
-  FAAS_TRY(SandboxCgroup::attach_self_at(*fds.cgroup_roots, spec.id));
+  // A cgroup namespace rooted at the sandbox's cgroups.
   if (::unshare(CLONE_NEWCGROUP) != 0) return sys_error("unshare(CLONE_NEWCGROUP)");
   if (spec.ksm) FAAS_TRY_CTX(enable_memory_merge(), "--ksm");
   if (fds.userns_fd >= 0) FAAS_TRY(enter_userns(fds.userns_fd));
@@ -569,6 +583,10 @@ Result<SandboxProcess> spawn_sandbox(const SandboxSpec& spec,
     FAAS_TRY_ASSIGN(cg, SandboxCgroup::create(spec.id, spec.limits));
     sp.cgroup = cg.rel();
   }
+  // The cgroups are there: the child joins them while it waits for the go.
+  // (Failing, it has gone: its reason is read at the go below.)
+  const char made = 'c';
+  (void)::send(go_w.get(), &made, 1, MSG_NOSIGNAL);
   FAAS_TRY_ASSIGN(Holder h, holder_of(sp.pid));
   sp.pid_start = h.start_time;
   FAAS_TRY(on_cloned(sp.pid, sp.pid_start));

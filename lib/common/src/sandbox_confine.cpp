@@ -28,16 +28,15 @@ const std::vector<const char*>& sandbox_denied_syscalls() {
 
 namespace {
 
-Result<void> drop_capabilities() {
+std::uint64_t kept_caps() {
   std::uint64_t keep = 0;
   for (int c : kSandboxKeptCaps) keep |= std::uint64_t{1} << c;
-  for (int cap = 0; cap < 64; ++cap) {
-    if (keep & (std::uint64_t{1} << cap)) continue;
-    if (::prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0) {
-      if (errno == EINVAL) break;  // past the kernel's last capability
-      return sys_error("drop capability " + std::to_string(cap) + " from the bounding set");
-    }
-  }
+  return keep;
+}
+
+Result<void> drop_capabilities() {
+  const std::uint64_t keep = kept_caps();
+  FAAS_TRY(drop_sandbox_bounding_set());
   if (::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 && errno != EINVAL)
     return sys_error("clear ambient capabilities");
   __user_cap_header_struct hdr{_LINUX_CAPABILITY_VERSION_3, 0};
@@ -54,6 +53,13 @@ Result<void> drop_capabilities() {
 Result<scmp_filter_ctx> build_filter() {
   scmp_filter_ctx ctx = ::seccomp_init(SCMP_ACT_ALLOW);
   if (ctx == nullptr) return Error(Exit::os, "seccomp_init failed");
+  // A binary tree of the denied numbers rather than a list: the kernel runs
+  // the filter for every system call number when it loads it (to cache
+  // the always-allowed ones), 50 -> 30 us here.
+  if (int rc = ::seccomp_attr_set(ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2); rc < 0) {
+    ::seccomp_release(ctx);
+    return sys_error(-rc, "seccomp: ask for a binary tree");
+  }
   for (const char* name : sandbox_denied_syscalls()) {
     int nr = ::seccomp_syscall_resolve_name(name);
     if (nr == __NR_SCMP_ERROR) continue;  // unknown to this libseccomp: nothing to deny
@@ -89,6 +95,21 @@ Result<void> load_seccomp() {
 }
 
 }  // namespace
+
+Result<void> drop_sandbox_bounding_set() {
+  const std::uint64_t keep = kept_caps();
+  for (int cap = 0; cap < 64; ++cap) {
+    if (keep & (std::uint64_t{1} << cap)) continue;
+    // Reading is cheap; a drop makes new credentials even when the
+    // capability is gone already.
+    int in = ::prctl(PR_CAPBSET_READ, cap, 0, 0, 0);
+    if (in < 0 && errno == EINVAL) break;  // past the kernel's last capability
+    if (in == 0) continue;
+    if (::prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0)
+      return sys_error("drop capability " + std::to_string(cap) + " from the bounding set");
+  }
+  return {};
+}
 
 Result<void> prepare_sandbox_confinement() {
   auto& prog = compiled_filter();
