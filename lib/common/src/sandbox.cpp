@@ -316,6 +316,7 @@ int g_child_err_fd = -1;
 // the child leaves at the next read.
 Result<void> child_setup(const SandboxSpec& spec, const fs::path& dir, const ChildFds& fds) {
   ::setsid();
+  if (::unshare(CLONE_NEWNS | CLONE_NEWIPC) != 0) return sys_error("unshare(CLONE_NEWNS | CLONE_NEWIPC)");
   const bool fresh_net = spec.netns_path.empty();
   if (!fresh_net) {
     int nfd = ::open(spec.netns_path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -542,7 +543,7 @@ Result<SandboxProcess> spawn_sandbox(const SandboxSpec& spec,
 
   int pidfd = -1;
   clone_args ca{};
-  ca.flags = CLONE_PIDFD | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS;
+  ca.flags = CLONE_PIDFD | CLONE_NEWPID | CLONE_NEWUTS;
   ca.pidfd = reinterpret_cast<std::uint64_t>(&pidfd);
   ca.exit_signal = SIGCHLD;
   FAAS_TRY_ASSIGN(Fd cg_fd, cg.clone_fd());
