@@ -13,10 +13,10 @@
 //   fork+exec        the handler spawned directly, the client end as fd 3:
 //                    no isolation at all (the baseline, the floor)
 //   native           faaskit's native sandbox from the library, in the
-//                    bench's process: spawn_sandbox (clone3 with new mount,
-//                    pid, ipc, uts, net and cgroup namespaces, rootfs, /dev,
-//                    /proc, pivot_root, capabilities, seccomp, cgroups) to
-//                    faas-init listening, then the hand-over on its control
+//                    bench's process: spawn_sandbox (new mount, pid, ipc,
+//                    uts, net and cgroup namespaces, rootfs, /dev, /proc,
+//                    pivot_root, capabilities, seccomp, cgroups) to
+//                    faas-init's exec, then the hand-over on its control
 //                    socket
 //   native-netns     the same, joined to a ready namespace leased from a
 //                    faas-netns pool (in the bench's process, timed: the
