@@ -590,23 +590,40 @@ Result<SandboxRow> SandboxPools::acquire(const std::string& pool, std::chrono::m
       backoff = std::min(backoff * 2, kBackoffCapMs);
       continue;
     }
-    FAAS_TRY(db_.query("INSERT INTO pool_stats (pool, misses, last_acquire_at) VALUES (?1, 1, ?2) "
-                       "ON CONFLICT (pool) DO UPDATE SET misses = misses + 1, last_acquire_at = ?2",
-                       {pool, unix_ms()}));
-    if (!cold) return Error(Exit::temp, "pool " + pool + ": no warm sandbox (warm it, --wait, or --cold)");
+    auto count_miss = [&]() -> Result<void> {
+      FAAS_TRY(db_.query("INSERT INTO pool_stats (pool, misses, last_acquire_at) VALUES (?1, 1, ?2) "
+                         "ON CONFLICT (pool) DO UPDATE SET misses = misses + 1, last_acquire_at = ?2",
+                         {pool, unix_ms()}));
+      return {};
+    };
+    if (!cold) {
+      FAAS_TRY(count_miss());
+      return Error(Exit::temp, "pool " + pool + ": no warm sandbox (warm it, --wait, or --cold)");
+    }
+    // Started on the spot: the miss and the new row in one transaction,
+    // the claim and the sample in another (each a write of run.db's WAL).
     std::string nid = new_id();
     FAAS_TRY_ASSIGN(auto t, template_get(*tname));
-    FAAS_TRY(db_.query("INSERT INTO sandboxes (id, pool, template, state, start, holder_pid, holder_start, created_at) "
-                       "VALUES (?1, ?2, ?3, 'starting', 'cold', ?4, ?5, ?6)",
-                       {nid, pool, *tname, std::int64_t{self_.pid}, static_cast<std::int64_t>(self_.start_time), unix_ms()}));
+    Result<void> inserted = db_.immediate([&]() -> Result<void> {
+      FAAS_TRY(count_miss());
+      FAAS_TRY(db_.query("INSERT INTO sandboxes (id, pool, template, state, start, holder_pid, holder_start, "
+                         "created_at) VALUES (?1, ?2, ?3, 'starting', 'cold', ?4, ?5, ?6)",
+                         {nid, pool, *tname, std::int64_t{self_.pid}, static_cast<std::int64_t>(self_.start_time),
+                          unix_ms()}));
+      return {};
+    });
+    FAAS_TRY(std::move(inserted));
     FAAS_TRY_ASSIGN(auto row, start_one(t, nid));
-    FAAS_TRY(db_.query("UPDATE sandboxes SET state = 'claimed', holder_pid = ?1, holder_start = ?2, claimed_at = ?3, "
-                       "uses = 1 WHERE id = ?4",
-                       {std::int64_t{holder.pid}, static_cast<std::int64_t>(holder.start_time), unix_ms(), nid}));
+    Result<void> claimed_now = db_.immediate([&]() -> Result<void> {
+      FAAS_TRY(db_.query("UPDATE sandboxes SET state = 'claimed', holder_pid = ?1, holder_start = ?2, "
+                         "claimed_at = ?3, uses = 1 WHERE id = ?4",
+                         {std::int64_t{holder.pid}, static_cast<std::int64_t>(holder.start_time), unix_ms(), nid}));
+      return record_sample(false, 0);
+    });
+    FAAS_TRY(std::move(claimed_now));
     row.state = "claimed";
     row.holder = holder;
     row.uses = 1;
-    FAAS_TRY(db_.immediate([&] { return record_sample(false, 0); }));
     return row;
   }
 }
