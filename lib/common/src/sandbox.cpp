@@ -551,7 +551,6 @@ Result<SandboxProcess> spawn_sandbox(const SandboxSpec& spec,
   ca.pidfd = reinterpret_cast<std::uint64_t>(&pidfd);
   ca.exit_signal = SIGCHLD;
   FAAS_TRY_ASSIGN(Fd cg_fd, cg.clone_fd());
-  FAAS_TRY(prepare_sandbox_confinement());  // once per process
   if (cg_fd) {
     ca.flags |= CLONE_INTO_CGROUP;
     ca.cgroup = static_cast<std::uint64_t>(cg_fd.get());

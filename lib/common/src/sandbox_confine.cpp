@@ -3,28 +3,15 @@
 #include <linux/capability.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
-#include <seccomp.h>
-#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <iterator>
 #include <string>
 
-#include "faas/scope_exit.hpp"
-
 namespace faas {
-
-const std::vector<const char*>& sandbox_denied_syscalls() {
-  static const std::vector<const char*> names{
-      "mount", "umount2", "pivot_root", "move_mount", "open_tree", "fsopen", "fsmount",
-      "fsconfig", "fspick", "kexec_load", "kexec_file_load", "init_module", "finit_module",
-      "delete_module", "bpf", "perf_event_open", "ptrace", "process_vm_readv",
-      "process_vm_writev", "keyctl", "add_key", "request_key", "reboot", "unshare", "setns",
-      "swapon", "swapoff", "acct", "quotactl", "open_by_handle_at", "userfaultfd"};
-  return names;
-}
 
 namespace {
 
@@ -49,48 +36,16 @@ Result<void> drop_capabilities() {
   return {};
 }
 
-// The filter as libseccomp builds it (the caller releases it).
-Result<scmp_filter_ctx> build_filter() {
-  scmp_filter_ctx ctx = ::seccomp_init(SCMP_ACT_ALLOW);
-  if (ctx == nullptr) return Error(Exit::os, "seccomp_init failed");
-  // A binary tree of the denied numbers rather than a list: the kernel runs
-  // the filter for every system call number when it loads it (to cache
-  // the always-allowed ones), 50 -> 30 us here.
-  if (int rc = ::seccomp_attr_set(ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2); rc < 0) {
-    ::seccomp_release(ctx);
-    return sys_error(-rc, "seccomp: ask for a binary tree");
-  }
-  for (const char* name : sandbox_denied_syscalls()) {
-    int nr = ::seccomp_syscall_resolve_name(name);
-    if (nr == __NR_SCMP_ERROR) continue;  // unknown to this libseccomp: nothing to deny
-    int rc = ::seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), nr, 0);
-    if (rc < 0) {
-      ::seccomp_release(ctx);
-      return sys_error(-rc, std::string("seccomp: deny ") + name);
-    }
-  }
-  return ctx;
-}
-
-// The BPF program of the filter, compiled once per process by
-// prepare_sandbox_confinement (empty before).
-std::vector<sock_filter>& compiled_filter() {
-  static std::vector<sock_filter> prog;
-  return prog;
-}
+// The filter's BPF program, compiled by libseccomp when faaskit was built
+// (gen/seccomp_filter.cpp).
+constexpr sock_filter kFilter[] = {
+#include "faas/seccomp_filter.inc"
+};
+static_assert(std::size(kFilter) <= BPF_MAXINSNS);
 
 Result<void> load_seccomp() {
-  const auto& prog = compiled_filter();
-  if (!prog.empty()) {
-    sock_fprog fprog{static_cast<unsigned short>(prog.size()), const_cast<sock_filter*>(prog.data())};
-    if (::prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &fprog, 0, 0) != 0)
-      return sys_error("seccomp: load the filter");
-    return {};
-  }
-  FAAS_TRY_ASSIGN(scmp_filter_ctx ctx, build_filter());
-  ScopeExit release([&] { ::seccomp_release(ctx); });
-  int rc = ::seccomp_load(ctx);
-  if (rc < 0) return sys_error(-rc, "seccomp: load the filter");
+  sock_fprog prog{static_cast<unsigned short>(std::size(kFilter)), const_cast<sock_filter*>(kFilter)};
+  if (::prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) != 0) return sys_error("seccomp: load the filter");
   return {};
 }
 
@@ -108,26 +63,6 @@ Result<void> drop_sandbox_bounding_set() {
     if (::prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0)
       return sys_error("drop capability " + std::to_string(cap) + " from the bounding set");
   }
-  return {};
-}
-
-Result<void> prepare_sandbox_confinement() {
-  auto& prog = compiled_filter();
-  if (!prog.empty()) return {};
-  FAAS_TRY_ASSIGN(scmp_filter_ctx ctx, build_filter());
-  ScopeExit release([&] { ::seccomp_release(ctx); });
-  int fd = ::memfd_create("faas-seccomp", MFD_CLOEXEC);
-  if (fd < 0) return sys_error("memfd_create");
-  ScopeExit close_fd([&] { ::close(fd); });
-  int rc = ::seccomp_export_bpf(ctx, fd);
-  if (rc < 0) return sys_error(-rc, "seccomp: compile the filter");
-  off_t size = ::lseek(fd, 0, SEEK_END);
-  if (size <= 0 || size % static_cast<off_t>(sizeof(sock_filter)) != 0 ||
-      size > static_cast<off_t>(BPF_MAXINSNS * sizeof(sock_filter)))
-    return Error(Exit::software, "seccomp: the compiled filter has an odd size");
-  std::vector<sock_filter> out(static_cast<std::size_t>(size) / sizeof(sock_filter));
-  if (::pread(fd, out.data(), static_cast<std::size_t>(size), 0) != size) return sys_error("seccomp: read the filter");
-  prog = std::move(out);
   return {};
 }
 

@@ -4,7 +4,14 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <iterator>
 #include <string>
 
 #include "faas/sandbox_confine.hpp"
@@ -73,14 +80,50 @@ TEST(SandboxTemplate, BindsKsmAndUsernsRoundTrip) {
   EXPECT_EQ(template_from_json(range).error().status(), Exit::data);
 }
 
-TEST(SandboxConfine, DeniesTheDocumentedSystemCalls) {
-  const auto& denied = sandbox_denied_syscalls();
+TEST(SandboxConfine, TheListHasTheDocumentedSystemCalls) {
+  const auto& denied = kSandboxDeniedSyscalls;
   for (const char* name : {"mount", "umount2", "pivot_root", "kexec_load", "init_module", "finit_module",
                            "bpf", "perf_event_open", "ptrace", "keyctl", "add_key", "request_key",
                            "reboot", "unshare", "setns"})
-    EXPECT_NE(std::find_if(denied.begin(), denied.end(), [&](const char* d) { return std::string(d) == name; }),
-              denied.end())
+    EXPECT_NE(std::find_if(std::begin(denied), std::end(denied), [&](const char* d) { return std::string(d) == name; }),
+              std::end(denied))
         << name;
+}
+
+// The filter compiled at build time, loaded in a child: what it denies
+// fails with EPERM before the kernel looks at the arguments (each call
+// here would fail otherwise with EINVAL, EFAULT or EBADF, or do nothing),
+// and what it allows still works. The child's exit status counts the
+// failed checks.
+TEST(SandboxConfine, TheLoadedFilterDeniesWithEpermAndAllowsTheRest) {
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    if (!confine_sandbox_process()) ::_exit(100);
+    int failed = 0;
+    auto denied = [&](long rc) { failed += !(rc == -1 && errno == EPERM); };
+    denied(::syscall(SYS_reboot, 0, 0, 0, nullptr));            // bad magic: EINVAL unfiltered
+    denied(::syscall(SYS_mount, nullptr, nullptr, nullptr, 0, nullptr));
+    denied(::syscall(SYS_umount2, nullptr, 0));
+    denied(::syscall(SYS_pivot_root, nullptr, nullptr));
+    denied(::syscall(SYS_setns, -1, 0));                        // EBADF unfiltered
+    denied(::syscall(SYS_unshare, 0));                          // a no-op unfiltered
+    denied(::syscall(SYS_ptrace, 0, 0, nullptr, nullptr));
+    denied(::syscall(SYS_bpf, -1, nullptr, 0));
+    denied(::syscall(SYS_keyctl, -1, 0, 0, 0, 0));
+    failed += ::syscall(SYS_getpid) != ::getpid();
+    failed += ::syscall(SYS_close, -1) != -1 || errno != EBADF;  // allowed: the kernel's own answer
+    // NoNewPrivs set, the filter on (mode 2), the bounding set cut.
+    failed += ::prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) != 1;
+    failed += ::prctl(PR_GET_SECCOMP, 0, 0, 0, 0) != 2;
+    failed += ::prctl(PR_CAPBSET_READ, 21 /* CAP_SYS_ADMIN */, 0, 0, 0) != 0;
+    failed += ::prctl(PR_CAPBSET_READ, 18 /* CAP_SYS_CHROOT */, 0, 0, 0) != 1;
+    ::_exit(failed);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status)) << "the child died of signal " << WTERMSIG(status);
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "checks failed (100: confine_sandbox_process failed)";
 }
 
 TEST(SandboxPaths, FollowFromTheRunDirAndTheId) {

@@ -7,8 +7,10 @@
 // its own children needs no capability. Every other capability is dropped
 // from the bounding set, so no exec regains it; CapEff is 0x40000.
 //
-// The seccomp filter (libseccomp, the native architecture only; a system
-// call of another architecture kills the process) returns EPERM for:
+// The seccomp filter (compiled by libseccomp when faaskit is built, see
+// gen/seccomp_filter.cpp; the native architecture only, a system call of
+// another architecture kills the process) returns EPERM for the names in
+// faas/sandbox_denied.hpp:
 // mount, umount2, pivot_root, move_mount, open_tree, fsopen, fsmount,
 // fsconfig, fspick, kexec_load, kexec_file_load, init_module, finit_module,
 // delete_module, bpf, perf_event_open, ptrace, process_vm_readv,
@@ -17,21 +19,13 @@
 #pragma once
 
 #include <cstdint>
-#include <vector>
 
 #include "faas/result.hpp"
+#include "faas/sandbox_denied.hpp"
 
 namespace faas {
 
 inline constexpr int kSandboxKeptCaps[] = {18 /* CAP_SYS_CHROOT */};
-
-// The names of the system calls the filter denies.
-const std::vector<const char*>& sandbox_denied_syscalls();
-
-// Compiles the filter to BPF once per process (libseccomp's probing of the
-// kernel and its compiler then run once, not in every sandbox): called by the
-// parent before it clones a sandbox, whose PID 1 loads the program as is.
-Result<void> prepare_sandbox_confinement();
 
 // Drops every capability but kSandboxKeptCaps from the bounding set only:
 // the process keeps its effective capabilities for now. One prctl per
@@ -41,9 +35,8 @@ Result<void> prepare_sandbox_confinement();
 Result<void> drop_sandbox_bounding_set();
 
 // Drops capabilities to kSandboxKeptCaps (what is left of the bounding set
-// first), sets no_new_privs and loads the filter (compiled by
-// prepare_sandbox_confinement, or here). Called in the sandbox's PID 1,
-// after its mounts are done.
+// first), sets no_new_privs and loads the filter. Called in the sandbox's
+// PID 1, after its mounts are done.
 Result<void> confine_sandbox_process();
 
 }  // namespace faas
