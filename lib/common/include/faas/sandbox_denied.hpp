@@ -6,12 +6,10 @@
 namespace faas {
 
 inline constexpr const char* kSandboxDeniedSyscalls[] = {
-    "mount",         "umount2",          "pivot_root",       "move_mount",      "open_tree",
-    "fsopen",        "fsmount",          "fsconfig",         "fspick",          "kexec_load",
-    "kexec_file_load", "init_module",    "finit_module",     "delete_module",   "bpf",
-    "perf_event_open", "ptrace",         "process_vm_readv", "process_vm_writev", "keyctl",
-    "add_key",       "request_key",      "reboot",           "unshare",         "setns",
-    "swapon",        "swapoff",          "acct",             "quotactl",        "open_by_handle_at",
-    "userfaultfd"};
+    "mount", "umount2", "pivot_root", "move_mount", "open_tree", "fsopen", "fsmount",
+    "fsconfig", "fspick", "kexec_load", "kexec_file_load", "init_module", "finit_module",
+    "delete_module", "bpf", "perf_event_open", "ptrace", "process_vm_readv",
+    "process_vm_writev", "keyctl", "add_key", "request_key", "reboot", "unshare", "setns",
+    "swapon", "swapoff", "acct", "quotactl", "open_by_handle_at", "userfaultfd"};
 
 }  // namespace faas
