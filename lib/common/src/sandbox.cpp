@@ -5,11 +5,9 @@
 #include <linux/mount.h>
 #include <linux/openat2.h>
 #include <linux/sched.h>
-#include <net/if.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
-#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -19,13 +17,12 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstdio>
-#include <cstdlib>
 #include <cstring>
 
 #include "faas/affinity.hpp"
 #include "faas/holder.hpp"
 #include "faas/ksm.hpp"
+#include "faas/netns.hpp"
 #include "faas/sandbox_confine.hpp"
 #include "faas/scope_exit.hpp"
 #include "faas/spare_dirs.hpp"
@@ -129,43 +126,6 @@ Result<void> setup_run(const std::string& root, const SandboxSpec& spec, const f
   FAAS_TRY(touch(run + "/faas-init"));
   FAAS_TRY(bind_ro(spec.init_binary.string(), run + "/faas-init"));
   return do_mount("", run, nullptr, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, "mode=0755,size=1m");
-}
-
-Result<void> loopback_up() {
-  int s = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (s < 0) return sys_error("socket");
-  ScopeExit close_s([&] { ::close(s); });
-  ifreq ifr{};
-  std::strncpy(ifr.ifr_name, "lo", IFNAMSIZ - 1);
-  if (::ioctl(s, SIOCGIFFLAGS, &ifr) != 0) return sys_error("lo: SIOCGIFFLAGS");
-  ifr.ifr_flags = static_cast<short>(ifr.ifr_flags | IFF_UP);
-  if (::ioctl(s, SIOCSIFFLAGS, &ifr) != 0) return sys_error("lo: SIOCSIFFLAGS");
-  return {};
-}
-
-// A new network namespace with its loopback up, made by this thread and
-// left at once: the sandbox joins it at the go. Made here rather than by
-// clone3 (CLONE_NEWNET), which would run copy_net_ns (0.3-0.5 ms: every
-// subsystem's per-namespace set-up) before the child exists; here it
-// overlaps the child building its root. Owned by this thread's user
-// namespace, as a clone3's would be.
-Result<Fd> make_fresh_netns() {
-  static constexpr const char* kMine = "/proc/thread-self/ns/net";
-  Fd here(::open(kMine, O_RDONLY | O_CLOEXEC));
-  if (!here) return sys_error(std::string("open ") + kMine);
-  if (::unshare(CLONE_NEWNET) != 0) return sys_error("unshare(CLONE_NEWNET)");
-  auto up = loopback_up();
-  Fd made(::open(kMine, O_RDONLY | O_CLOEXEC));
-  const int open_errno = errno;
-  if (::setns(here.get(), CLONE_NEWNET) != 0) {
-    // Cannot happen with the privilege unshare just had; a thread left in
-    // an empty namespace would fail later in ways nobody could read.
-    std::fprintf(stderr, "faaskit: cannot return to the network namespace: %s\n", std::strerror(errno));
-    std::abort();
-  }
-  if (!up) return up.error();
-  if (!made) return sys_error(open_errno, std::string("open ") + kMine + " (the new network namespace)");
-  return made;
 }
 
 // The sandbox's control socket, bound and listening before the clone and
@@ -362,7 +322,7 @@ Result<void> child_setup(const SandboxSpec& spec, const fs::path& dir, const Chi
   if (::chdir("/") != 0) return sys_error("chdir /");
 
   // The go: one byte, carrying with a fresh network namespace that
-  // namespace, made by the parent meanwhile (make_fresh_netns).
+  // namespace, made by the parent meanwhile (create_netns).
   {
     int nfd = -1;
     std::size_t nfds = 0, len = 0;
@@ -596,9 +556,14 @@ Result<SandboxProcess> spawn_sandbox(const SandboxSpec& spec,
   FAAS_TRY(on_cloned(sp.pid, sp.pid_start));
   std::uint64_t deadline = now_ns() + static_cast<std::uint64_t>(spec.ready_timeout_ms) * 1000000ULL;
   bool timed_out = false;
+  // A fresh network namespace is made here rather than by clone3
+  // (CLONE_NEWNET), which would run copy_net_ns (0.3-0.5 ms: every
+  // subsystem's per-namespace set-up) before the child exists: here it
+  // overlaps the child building its root, and is sent with the go. Owned
+  // by this thread's user namespace, as a clone3's would be.
   Fd net;
   if (spec.netns_path.empty()) {
-    FAAS_TRY_ASSIGN(net, make_fresh_netns());
+    FAAS_TRY_ASSIGN(net, create_netns());
   }
   char one = 1;
   int net_fd = net.get();

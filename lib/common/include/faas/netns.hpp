@@ -47,6 +47,11 @@ std::string netns_path(std::string_view name);
 // Names iproute2 accepts and that stay one path component.
 bool valid_netns_name(std::string_view name);
 
+// A new network namespace with `lo` up, not pinned anywhere: made by the
+// calling thread, which is back in its own when this returns; the fd holds
+// it (a process joins it with setns). Owned by the thread's user namespace.
+Result<Fd> create_netns();
+
 // Creates a new network namespace pinned at /run/netns/NAME with `lo` up.
 // EEXIST is Exit::cant_create. On failure nothing is left behind.
 Result<NamedNetns> create_named_netns(std::string_view name);
