@@ -503,10 +503,7 @@ class Command {
   std::uint64_t release_us_ = 0;
 };
 
-}  // namespace
-
-namespace {
-
+// The subcommands: words a lease's id can never be.
 constexpr std::string_view kCommands[] = {"pool", "acquire", "release", "ls", "gc", "neigh"};
 
 }  // namespace
