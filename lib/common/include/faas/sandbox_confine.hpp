@@ -9,13 +9,9 @@
 //
 // The seccomp filter (compiled by libseccomp when faaskit is built, see
 // gen/seccomp_filter.cpp; the native architecture only, a system call of
-// another architecture kills the process) returns EPERM for the names in
-// faas/sandbox_denied.hpp:
-// mount, umount2, pivot_root, move_mount, open_tree, fsopen, fsmount,
-// fsconfig, fspick, kexec_load, kexec_file_load, init_module, finit_module,
-// delete_module, bpf, perf_event_open, ptrace, process_vm_readv,
-// process_vm_writev, keyctl, add_key, request_key, reboot, unshare, setns,
-// swapon, swapoff, acct, quotactl, open_by_handle_at, userfaultfd.
+// another architecture kills the process) returns EPERM for the system
+// calls named in faas/sandbox_denied.hpp (the list is kept there alone;
+// faas-pool(1) gives it to users).
 #pragma once
 
 #include <cstdint>
